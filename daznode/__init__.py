@@ -1,0 +1,3 @@
+from daznode.celery import app as celery_app
+
+__all__ = ["celery_app"]

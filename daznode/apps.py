@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DaznodeConfig(AppConfig):
+    name = "daznode"
+    verbose_name = "Daznode"

@@ -1,0 +1,139 @@
+"""Typed readers for environment variables.
+
+Every setting comes from the environment through one of these helpers. A value that cannot be understood
+stops start-up with an ImproperlyConfigured error that names the variable, so an operator never runs with a
+setting silently ignored or half-parsed. Secret values are never echoed back in those errors.
+"""
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+DURATION_PART = re.compile(r"(\d+)([smhdw])")
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip()
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = env_str(name)
+    if value is None:
+        return default
+    if value.lower() in TRUE_WORDS:
+        return True
+    if value.lower() in FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false (or 1/0, yes/no, on/off), got {value!r}")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    value = env_str(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, got {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {number}")
+    if maximum is not None and number > maximum:
+        raise ImproperlyConfigured(f"{name} must be at most {maximum}, got {number}")
+    return number
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env_str(name, default)
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = env_str(name)
+    if value is None:
+        return list(default)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse "90", "90s", "15m", "12h", "7d", "2w" or combinations such as "1h30m" into a timedelta.
+
+    A bare number is seconds. Raises ValueError on anything else, including a zero duration.
+    """
+    text = text.strip().lower()
+    if text.isdigit():
+        seconds = int(text)
+    elif DURATION_PART.sub("", text) == "" and text:
+        seconds = sum(int(amount) * DURATION_UNITS[unit] for amount, unit in DURATION_PART.findall(text))
+    else:
+        raise ValueError(text)
+    if seconds <= 0:
+        raise ValueError(text)
+    return timedelta(seconds=seconds)
+
+
+def env_duration(name: str, default: timedelta) -> timedelta:
+    value = env_str(name)
+    if value is None:
+        return default
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} must be a positive duration such as 90s, 15m, 12h, 7d or 1h30m, got {value!r}"
+        ) from None
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, so that it can appear in an error message or a log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def env_url(name: str, default: str | None = None, *, schemes: tuple[str, ...]) -> str | None:
+    value = env_secret(name, default)
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} is not a valid URL: {redact_url(value)!r}") from None
+    if parts.scheme not in schemes:
+        raise ImproperlyConfigured(
+            f"{name} must start with one of {', '.join(s + '://' for s in schemes)}, got {redact_url(value)!r}"
+        )
+    if not parts.netloc and not parts.path:
+        raise ImproperlyConfigured(f"{name} has no host or path: {redact_url(value)!r}")
+    return value
+
+
+def env_secret(name: str, default: str | None = None) -> str | None:
+    """A secret from NAME, or from the file named by NAME_FILE (Docker secrets), never both."""
+    file_name = f"{name}_FILE"
+    value, path = env_str(name), env_str(file_name)
+    if value is not None and path is not None:
+        raise ImproperlyConfigured(f"Set {name} or {file_name}, not both")
+    if path is None:
+        return default if value is None else value
+    try:
+        content = Path(path).read_text().strip()
+    except OSError as exc:
+        raise ImproperlyConfigured(f"{file_name} names a file that cannot be read: {path} ({exc.strerror})") from None
+    if not content:
+        raise ImproperlyConfigured(f"{file_name} names an empty file: {path}")
+    return content

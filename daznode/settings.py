@@ -1,0 +1,269 @@
+"""Daznode settings: read from the environment only, through the typed helpers in daznode.env.
+
+Every variable is documented in README.md ("Configuration"). A malformed value stops start-up with a message
+that names the variable.
+"""
+
+import secrets
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from daznode.env import (
+    env_bool,
+    env_choice,
+    env_duration,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    env_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DAZNODE_ENV = env_choice("DAZNODE_ENV", "dev", ("dev", "prod"))
+IS_PROD = DAZNODE_ENV == "prod"
+
+DATA_DIR = Path(env_str("DAZNODE_DATA_DIR", str(BASE_DIR / "data"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+# Django's own check (security.W009) wants at least 50 characters with some variety.
+MIN_SECRET_KEY_LENGTH = 50
+
+
+def _secret_key() -> str:
+    key = env_secret("SECRET_KEY")
+    if IS_PROD:
+        if key is None:
+            raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) is required when DAZNODE_ENV=prod")
+        if len(key) < MIN_SECRET_KEY_LENGTH or len(set(key)) < 5:
+            raise ImproperlyConfigured(f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} random characters")
+        return key
+    if key is not None:
+        return key
+    # In dev, keep a generated key in the data directory so that sessions survive restarts.
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(64))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+DEBUG = env_bool("DEBUG", not IS_PROD)
+if IS_PROD and DEBUG:
+    raise ImproperlyConfigured("DEBUG must be off when DAZNODE_ENV=prod")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if IS_PROD else ["localhost", "127.0.0.1", "[::1]"])
+if IS_PROD and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS is required when DAZNODE_ENV=prod (comma-separated host names)")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+for origin in CSRF_TRUSTED_ORIGINS:
+    if not origin.startswith(("http://", "https://")):
+        raise ImproperlyConfigured(f"CSRF_TRUSTED_ORIGINS entries must start with http:// or https://, got {origin!r}")
+
+# Production serves over HTTPS unless the operator says otherwise (for example on a LAN without TLS).
+HTTPS = env_bool("DAZNODE_HTTPS", IS_PROD)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS
+# Load balancers and Docker probe /healthz over plain HTTP from inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("DAZNODE_HSTS_SECONDS", 31_536_000 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS
+if env_bool("DAZNODE_TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    "daznode",
+    "auth_vault",
+    "sources",
+    "channels",
+    "decisions",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "daznode.urls"
+WSGI_APPLICATION = "daznode.wsgi.application"
+ASGI_APPLICATION = "daznode.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "daznode.context_processors.daznode",
+            ],
+        },
+    },
+]
+
+# Database: PostgreSQL (psycopg 3) when DATABASE_URL is set, otherwise SQLite in the data directory.
+DATABASE_URL = env_url("DATABASE_URL", schemes=("postgres", "postgresql", "sqlite"))
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+else:
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA_DIR / "daznode.sqlite3"}}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web server, the worker and beat write to one file: WAL and immediate transactions avoid
+    # "database is locked" errors, and a file-backed test database lets a test's worker process share it.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Cache (level 1 of the graph cache) and Celery broker: Redis when REDIS_URL is set, otherwise files in the
+# data directory, which the web server, the worker and beat all share without any service installed.
+REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))
+CACHE_KEY_PREFIX = env_str("DAZNODE_CACHE_PREFIX", "daznode")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": DATA_DIR / "cache",
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+        }
+    }
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("DAZNODE_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if IS_PROD
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+# In dev, serve static files straight from the apps so that `make run` needs no collectstatic.
+WHITENOISE_USE_FINDERS = not IS_PROD
+WHITENOISE_AUTOREFRESH = not IS_PROD
+
+LOG_LEVEL = env_choice("DAZNODE_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "stream": sys.stderr},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+    },
+}
+
+# Celery. Without Redis the embedded broker is kombu's filesystem transport: messages are files under the
+# data directory, so separate worker and beat processes share it, and results are files too.
+CELERY_BROKER_DIR = DATA_DIR / "broker"
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_RESULT_BACKEND = REDIS_URL
+else:
+    for folder in ("queue", "processed", "control", "results"):
+        (CELERY_BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
+        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
+        "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
+        "store_processed": False,
+    }
+    CELERY_RESULT_BACKEND = f"file://{CELERY_BROKER_DIR / 'results'}"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_EXPIRES = timedelta(days=1)
+CELERY_TIMEZONE = TIME_ZONE
+# Tasks are idempotent, so a task lost with its worker is redelivered rather than dropped.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env_int("DAZNODE_TASK_TIME_LIMIT_SECONDS", 30 * 60, minimum=10)
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# The periodic work, upserted into django-celery-beat by name when beat starts (daznode.schedule). Each
+# interval is overridable from the environment; a run that has not started within its interval expires,
+# because the next one is already due.
+PRUNE_HEALTH_CHECKS_EVERY = env_duration("DAZNODE_PRUNE_HEALTH_CHECKS_EVERY", timedelta(hours=1))
+PRUNE_GRAPH_SNAPSHOTS_EVERY = env_duration("DAZNODE_PRUNE_GRAPH_SNAPSHOTS_EVERY", timedelta(hours=1))
+DAZNODE_BEAT_SCHEDULE = {
+    "prune-health-checks": {
+        "task": "sources.tasks.prune_health_checks",
+        "every": PRUNE_HEALTH_CHECKS_EVERY,
+        "expires": PRUNE_HEALTH_CHECKS_EVERY,
+    },
+    "prune-graph-snapshots": {
+        "task": "sources.tasks.prune_graph_snapshots",
+        "every": PRUNE_GRAPH_SNAPSHOTS_EVERY,
+        "expires": PRUNE_GRAPH_SNAPSHOTS_EVERY,
+    },
+}
+
+# Domain settings.
+DAZNODE_DRY_RUN = env_bool("DAZNODE_DRY_RUN", True)
+DAZNODE_GRAPH_TTL = env_duration("DAZNODE_GRAPH_TTL", timedelta(hours=12))
+DAZNODE_GRAPH_SNAPSHOTS_KEEP = env_int("DAZNODE_GRAPH_SNAPSHOTS_KEEP", 5, minimum=1)
+# Longer than the widest availability window the health API reports (7 days).
+DAZNODE_HEALTH_CHECK_RETENTION = env_duration("DAZNODE_HEALTH_CHECK_RETENTION", timedelta(days=8))
+
+DAZNODE_ADMIN_USER = env_str("DAZNODE_ADMIN_USER", "admin")
+DAZNODE_ADMIN_PASSWORD = env_secret("DAZNODE_ADMIN_PASSWORD")

@@ -1,0 +1,126 @@
+"""Helpers shared by the whole suite: real services when configured, and child processes that share the
+test database (a real worker, beat, a web server)."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+# Variables a child process must not inherit from the developer's shell unless a test sets them.
+OUR_VARIABLES = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "SECRET_KEY_FILE",
+    "DEBUG",
+    "ALLOWED_HOSTS",
+    "CSRF_TRUSTED_ORIGINS",
+)
+
+
+def require_service(available: bool, what: str, how: str) -> None:
+    """Skip when a service is not configured, except in CI, where a skipped service test is a failure."""
+    if available:
+        return
+    message = f"{what} is not configured: {how}"
+    if os.environ.get("DAZNODE_TEST_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{message} (DAZNODE_TEST_REQUIRE_SERVICES=1 forbids skipping)")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get("REDIS_URL", "")
+    require_service(url.startswith("redis"), "Redis", "set REDIS_URL=redis://127.0.0.1:6379/0")
+    return url
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    url = os.environ.get("DATABASE_URL", "")
+    require_service(
+        url.startswith("postgres"), "PostgreSQL", "set DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test"
+    )
+    return url
+
+
+def test_database_url() -> str:
+    """The URL of the database this test runs against, for a child process to use the same one."""
+    settings = connection.settings_dict
+    if settings["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{settings['NAME']}"
+    credentials = quote(settings["USER"] or "") + (":" + quote(settings["PASSWORD"]) if settings["PASSWORD"] else "")
+    return f"postgresql://{credentials}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{settings['NAME']}"
+
+
+test_database_url.__test__ = False  # a helper, not a test
+
+
+def child_env(**overrides: str | None) -> dict[str, str]:
+    """The environment for a child process: ours, minus Daznode's variables, plus the overrides (None unsets)."""
+    env = {
+        key: value for key, value in os.environ.items() if key not in OUR_VARIABLES and not key.startswith("DAZNODE_")
+    }
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONUNBUFFERED"] = "1"
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def run_manage(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running(command: list[str], *, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """A child process for the duration of a test; its output goes to `log`, shown when the test fails."""
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def wait_until(predicate, *, timeout: float, what: str, log: Path | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.2)
+    detail = f"\n--- process output ---\n{log.read_text()[-4000:]}" if log and log.exists() else ""
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}{detail}")

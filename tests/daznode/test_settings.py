@@ -1,0 +1,127 @@
+"""Start-up behaviour, checked in a fresh interpreter per case since settings are read once at import."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO, child_env, run_manage
+
+PROD_KEY = "k" * 20 + "Qz9-x_Lm3Rt7Vb2Nc8Hd4Jf6Gs1Pw5Ya0Ue" + "p" * 10
+SHOW_SETTINGS = """
+import json, django
+django.setup()
+from django.conf import settings as s
+print(json.dumps({
+    "debug": s.DEBUG, "dry_run": s.DAZNODE_DRY_RUN, "time_zone": s.TIME_ZONE, "use_tz": s.USE_TZ,
+    "engine": s.DATABASES["default"]["ENGINE"], "db_name": str(s.DATABASES["default"]["NAME"]),
+    "cache": s.CACHES["default"]["BACKEND"], "broker": s.CELERY_BROKER_URL,
+    "result_backend": s.CELERY_RESULT_BACKEND, "secure_cookies": s.SESSION_COOKIE_SECURE,
+    "graph_ttl_s": s.DAZNODE_GRAPH_TTL.total_seconds(), "secret_key": s.SECRET_KEY,
+}))
+"""
+
+
+def start(tmp_path, **env) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", SHOW_SETTINGS],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=child_env(DAZNODE_DATA_DIR=str(tmp_path), **env),
+        timeout=60,
+        check=False,
+    )
+
+
+def started(tmp_path, **env) -> dict:
+    result = start(tmp_path, **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_defaults_run_on_a_bare_machine(tmp_path):
+    settings = started(tmp_path)
+    assert settings["engine"] == "django.db.backends.sqlite3"
+    assert settings["db_name"] == str(tmp_path / "daznode.sqlite3")
+    assert settings["cache"].endswith("FileBasedCache")
+    assert settings["broker"] == "filesystem://"
+    assert settings["result_backend"] == f"file://{tmp_path / 'broker' / 'results'}"
+    assert settings["dry_run"] is True
+    assert (settings["time_zone"], settings["use_tz"]) == ("UTC", True)
+    assert settings["graph_ttl_s"] == 12 * 3600
+
+
+def test_dev_keeps_its_generated_secret_key_across_restarts(tmp_path):
+    assert started(tmp_path)["secret_key"] == started(tmp_path)["secret_key"]
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_it_uses_postgresql_and_redis_when_configured(tmp_path):
+    settings = started(
+        tmp_path, DATABASE_URL="postgresql://daz:pw@db.example:5432/daznode", REDIS_URL="redis://cache.example:6379/1"
+    )
+    assert settings["engine"] == "django.db.backends.postgresql"
+    assert settings["db_name"] == "daznode"
+    assert settings["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert settings["broker"] == settings["result_backend"] == "redis://cache.example:6379/1"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DAZNODE_DRY_RUN", "maybe"),
+        ("DAZNODE_ENV", "staging"),
+        ("DAZNODE_GRAPH_TTL", "half a day"),
+        ("DAZNODE_GRAPH_SNAPSHOTS_KEEP", "0"),
+        ("DAZNODE_PRUNE_HEALTH_CHECKS_EVERY", "-5m"),
+        ("DATABASE_URL", "mysql://root@localhost/daznode"),
+        ("REDIS_URL", "http://127.0.0.1:6379"),
+        ("CSRF_TRUSTED_ORIGINS", "umbrel.local"),
+    ],
+)
+def test_a_malformed_value_stops_start_up_naming_the_variable(tmp_path, variable, value):
+    result = start(tmp_path, **{variable: value})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert variable in result.stderr.splitlines()[-1]
+
+
+def test_prod_refuses_to_start_without_a_secret_key(tmp_path):
+    result = start(tmp_path, DAZNODE_ENV="prod", ALLOWED_HOSTS="daznode.example")
+    assert result.returncode != 0
+    assert "SECRET_KEY (or SECRET_KEY_FILE) is required when DAZNODE_ENV=prod" in result.stderr
+    assert not (tmp_path / "secret_key").exists()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SECRET_KEY": "short"}, "SECRET_KEY must be at least 50 random characters"),
+        ({"SECRET_KEY": PROD_KEY, "DEBUG": "true"}, "DEBUG must be off when DAZNODE_ENV=prod"),
+        ({"SECRET_KEY": PROD_KEY, "ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS is required when DAZNODE_ENV=prod"),
+    ],
+)
+def test_prod_refuses_unsafe_settings(tmp_path, env, message):
+    result = start(tmp_path, DAZNODE_ENV="prod", **{"ALLOWED_HOSTS": "daznode.example", **env})
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_prod_reads_the_secret_key_from_a_docker_secret_file(tmp_path):
+    key_file = tmp_path / "key"
+    key_file.write_text(PROD_KEY)
+    settings = started(tmp_path, DAZNODE_ENV="prod", SECRET_KEY_FILE=str(key_file), ALLOWED_HOSTS="d.example")
+    assert settings["secret_key"] == PROD_KEY
+    assert settings["debug"] is False
+    assert settings["secure_cookies"] is True
+
+
+def test_check_deploy_reports_nothing_in_prod(tmp_path):
+    env = child_env(
+        DAZNODE_ENV="prod", SECRET_KEY=PROD_KEY, ALLOWED_HOSTS="daznode.example", DAZNODE_DATA_DIR=str(tmp_path)
+    )
+    result = run_manage("check", "--deploy", "--fail-level", "DEBUG", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
