@@ -1,0 +1,72 @@
+from django.contrib import admin
+
+from channels.models import Channel, ChannelActivity, ChannelScore, Node
+from daznode.admin import ReadOnlyAdminMixin
+
+
+@admin.register(Node)
+class NodeAdmin(admin.ModelAdmin):
+    list_display = ["alias", "pubkey", "is_ours", "first_seen_at"]
+    list_filter = ["is_ours"]
+    search_fields = ["alias", "pubkey"]
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    """Channels mirror the node: they are read from it, so the admin shows them rather than edits them."""
+
+    list_display = [
+        "chan_id",
+        "peer",
+        "capacity_sat",
+        "local_balance_sat",
+        "local_ratio_display",
+        "fee_rate_ppm",
+        "base_fee_msat",
+        "active",
+        "private",
+    ]
+    list_filter = ["active", "private", "policy_disabled"]
+    search_fields = ["chan_id", "chan_point", "peer__alias", "peer__pubkey"]
+    list_select_related = ["peer"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="local ratio")
+    def local_ratio_display(self, channel: Channel) -> str:
+        return f"{channel.local_ratio():.0%}"
+
+
+@admin.register(ChannelActivity)
+class ChannelActivityAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "channel",
+        "period_start",
+        "period_end",
+        "forwards_in_count",
+        "forwards_out_count",
+        "failed_forwards_count",
+        "amount_out_msat",
+        "fees_earned_msat",
+    ]
+    date_hierarchy = "period_start"
+    list_select_related = ["channel__peer"]
+
+
+@admin.register(ChannelScore)
+class ChannelScoreAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "channel",
+        "computed_at",
+        "total_score",
+        "centrality_score",
+        "liquidity_score",
+        "activity_score",
+        "competitiveness_score",
+    ]
+    date_hierarchy = "computed_at"
+    list_select_related = ["channel__peer"]

@@ -1,0 +1,155 @@
+import hashlib
+import json
+import zlib
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import models
+from django.utils import timezone
+
+NETWORK_URL = URLValidator(schemes=["http", "https"])
+
+
+class Source(models.Model):
+    """Somewhere Daznode reads data from: the operator's LND, LNbits, another Daznode, or a graph document."""
+
+    class Kind(models.TextChoices):
+        LND = "lnd", "LND (REST)"
+        LNBITS = "lnbits", "LNbits"
+        MCP = "mcp", "Daznode-compatible API (MCP)"
+        PUBLIC_GRAPH = "public_graph", "Public graph (URL)"
+        FILE = "file", "Graph file"
+
+    name = models.SlugField(max_length=50, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    url = models.CharField(
+        "URL or path", max_length=500, help_text="https://host:port for network sources, a file path for files."
+    )
+    priority = models.PositiveSmallIntegerField(default=100, help_text="Lower is tried first.")
+    enabled = models.BooleanField(default=True)
+    credential = models.ForeignKey(
+        "auth_vault.Secret",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sources_authenticated",
+        help_text="Macaroon or API key in the vault.",
+    )
+    tls_certificate = models.ForeignKey(
+        "auth_vault.Secret",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sources_pinned",
+        help_text="The node's tls.cert in the vault, pinned for HTTPS.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["priority", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.kind == self.Kind.FILE:
+            if not self.url.strip():
+                raise ValidationError({"url": "A file source needs the path of a describegraph JSON file."})
+            return
+        try:
+            NETWORK_URL(self.url)
+        except ValidationError:
+            raise ValidationError({"url": "Enter an http:// or https:// URL."}) from None
+
+    def latest_check(self) -> "HealthCheck | None":
+        return self.health_checks.order_by("-checked_at").first()
+
+
+class HealthCheckQuerySet(models.QuerySet):
+    def prune(self, *, before) -> int:
+        deleted, _ = self.filter(checked_at__lt=before).delete()
+        return deleted
+
+
+class HealthCheck(models.Model):
+    """One probe of a source: kept as history for availability and latency figures."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="health_checks")
+    checked_at = models.DateTimeField(default=timezone.now)
+    ok = models.BooleanField()
+    latency_ms = models.FloatField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    objects = HealthCheckQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-checked_at"]
+        indexes = [models.Index(fields=["source", "-checked_at"]), models.Index(fields=["checked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.source} {'up' if self.ok else 'down'} at {self.checked_at:%Y-%m-%d %H:%M:%S}"
+
+
+class GraphSnapshotQuerySet(models.QuerySet):
+    def prune(self, *, keep: int, source_id: int | None = None) -> int:
+        """Delete all but the newest `keep` snapshots of each source (or of one source)."""
+        deleted = 0
+        source_ids = [source_id] if source_id else self.values_list("source_id", flat=True).distinct()
+        for sid in list(source_ids):
+            stale_ids = list(
+                self.filter(source_id=sid).order_by("-fetched_at", "-id").values_list("id", flat=True)[keep:]
+            )
+            deleted += self.filter(id__in=stale_ids).delete()[0]
+        return deleted
+
+
+class GraphSnapshot(models.Model):
+    """The network graph as one source gave it, in LND describegraph shape, compressed.
+
+    Level 2 of the graph cache: it persists across restarts and is the fallback, stale or not, when a live
+    fetch fails.
+    """
+
+    source = models.ForeignKey(Source, null=True, on_delete=models.SET_NULL, related_name="snapshots")
+    fetched_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    node_count = models.PositiveIntegerField()
+    edge_count = models.PositiveIntegerField()
+    content_hash = models.CharField(max_length=64, help_text="SHA-256 of the JSON document.")
+    payload = models.BinaryField(help_text="zlib-compressed describegraph JSON.")
+
+    objects = GraphSnapshotQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-fetched_at"]
+        get_latest_by = "fetched_at"
+        indexes = [models.Index(fields=["source", "-fetched_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.node_count} nodes, {self.edge_count} channels at {self.fetched_at:%Y-%m-%d %H:%M}"
+
+    @classmethod
+    def from_graph(cls, *, source: Source | None, graph: dict, ttl: timedelta, now=None) -> "GraphSnapshot":
+        """An unsaved snapshot of a describegraph document (`{"nodes": [...], "edges": [...]}`)."""
+        now = now or timezone.now()
+        document = json.dumps(graph, separators=(",", ":")).encode()
+        return cls(
+            source=source,
+            fetched_at=now,
+            expires_at=now + ttl,
+            node_count=len(graph["nodes"]),
+            edge_count=len(graph["edges"]),
+            content_hash=hashlib.sha256(document).hexdigest(),
+            payload=zlib.compress(document, level=1),
+        )
+
+    def graph(self) -> dict:
+        return json.loads(zlib.decompress(self.payload))
+
+    def is_expired(self, now=None) -> bool:
+        return (now or timezone.now()) >= self.expires_at
+
+    def age(self, now=None) -> timedelta:
+        return (now or timezone.now()) - self.fetched_at

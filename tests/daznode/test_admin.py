@@ -1,0 +1,78 @@
+import pytest
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from channels.demo import demo_seed
+from decisions.models import AuditEntry
+
+PASSWORD = "a-long-test-password-1"
+
+
+@pytest.fixture
+def operator(db):
+    return get_user_model().objects.create_superuser("operator", "", PASSWORD)
+
+
+@pytest.mark.django_db
+def test_the_login_page_renders(client):
+    response = client.get("/admin/login/")
+    assert response.status_code == 200
+    assert b"Daznode" in response.content
+    assert b'name="password"' in response.content
+
+
+def test_an_admin_can_log_in(client, operator):
+    response = client.post("/admin/login/?next=/admin/", {"username": "operator", "password": PASSWORD})
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
+    index = client.get("/admin/")
+    assert index.status_code == 200
+    assert b"Fee and channel management" in index.content
+
+
+def test_a_wrong_password_is_refused(client, operator):
+    response = client.post("/admin/login/?next=/admin/", {"username": "operator", "password": "wrong"})
+    assert response.status_code == 200
+    assert b"Please enter the correct username and password" in response.content
+    assert client.get("/admin/").status_code == 302
+
+
+def test_anonymous_visitors_are_sent_to_the_login_page(client, db):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert client.get(response["Location"])["Location"].startswith("/admin/login/")
+
+
+def test_every_registered_model_lists_without_error(client, operator):
+    demo_seed(channel_count=3)
+    client.force_login(operator)
+    ours = [
+        model
+        for model in admin.site._registry
+        if model._meta.app_label in ("sources", "channels", "decisions", "auth_vault")
+    ]
+    assert len(ours) == 11
+    for model in ours:
+        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+        assert client.get(url).status_code == 200, url
+
+
+def test_the_audit_log_cannot_be_added_changed_or_deleted_from_the_admin(client, operator):
+    entry = AuditEntry.objects.create(actor="system", action=AuditEntry.Action.DRY_RUN, reason="test")
+    client.force_login(operator)
+    assert client.get(reverse("admin:decisions_auditentry_add")).status_code == 403
+    change_url = reverse("admin:decisions_auditentry_change", args=[entry.pk])
+    assert client.post(change_url, {"actor": "someone-else", "reason": "edited"}).status_code == 403
+    delete_url = reverse("admin:decisions_auditentry_delete", args=[entry.pk])
+    assert client.post(delete_url, {"post": "yes"}).status_code == 403
+    entry.refresh_from_db()
+    assert (entry.actor, entry.reason) == ("system", "test")
+
+
+def test_every_admin_page_says_whether_dry_run_is_on(client, operator, settings):
+    client.force_login(operator)
+    assert b'class="daznode-mode daznode-mode-dry"' in client.get("/admin/").content
+    settings.DAZNODE_DRY_RUN = False
+    assert b'class="daznode-mode daznode-mode-live"' in client.get("/admin/").content
+    assert client.get("/static/daznode/admin.css").status_code == 200
