@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class AuthVaultConfig(AppConfig):
     name = "auth_vault"
     verbose_name = "Vault"
+
+    def ready(self) -> None:
+        from auth_vault import checks, signals  # noqa: F401 - registers the check and the signal receiver

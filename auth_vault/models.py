@@ -1,5 +1,9 @@
+import uuid
+
 from django.db import models
 from django.utils import timezone
+
+from daznode.models import AppendOnlyModel
 
 
 class Secret(models.Model):
@@ -38,7 +42,11 @@ class Secret(models.Model):
         EXPIRED = "expired", "Expired"
         REVOKED = "revoked", "Revoked"
 
-    name = models.CharField(max_length=100, unique=True)
+    uid = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, help_text="Binds the ciphertext to this row."
+    )
+    name = models.SlugField(max_length=100, help_text="Stable name; each rotation adds a version under it.")
+    version = models.PositiveIntegerField(default=1, editable=False)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     secret_type = models.CharField("type", max_length=20, choices=Type.choices, default=Type.CUSTOM)
     permissions = models.JSONField(default=list, blank=True, help_text="List of Permission values.")
@@ -48,6 +56,7 @@ class Secret(models.Model):
         "key version", max_length=64, editable=False, help_text="Id of the vault key that encrypted it."
     )
     salt = models.BinaryField(editable=False, blank=True, default=b"")
+    kdf_iterations = models.PositiveIntegerField(null=True, blank=True, editable=False)
     fingerprint = models.CharField(max_length=64, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -57,12 +66,16 @@ class Secret(models.Model):
     replaces = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by", editable=False
     )
+    details = models.JSONField(
+        default=dict, blank=True, editable=False, help_text="What inspection found: caveats, permissions, warnings."
+    )
 
     class Meta:
-        ordering = ["name"]
+        ordering = ["name", "-version"]
+        constraints = [models.UniqueConstraint(fields=["name", "version"], name="one_secret_per_name_and_version")]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.get_kind_display()}, {self.fingerprint[:12]})"
+        return f"{self.name} v{self.version} ({self.get_kind_display()}, {self.fingerprint[:12]})"
 
     def status(self, now=None) -> "Secret.Status":
         now = now or timezone.now()
@@ -71,3 +84,34 @@ class Secret(models.Model):
         if self.expires_at is not None and self.expires_at <= now:
             return self.Status.EXPIRED
         return self.Status.ACTIVE
+
+
+class AccessEvent(AppendOnlyModel):
+    """Who did what with which secret, and security events such as failed logins. Never the secret itself."""
+
+    class Operation(models.TextChoices):
+        CREATE = "create", "Created"
+        READ = "read", "Decrypted for use"
+        VALIDATE = "validate", "Permissions validated"
+        ROTATE = "rotate", "Rotated"
+        REVOKE = "revoke", "Revoked"
+        REENCRYPT = "reencrypt", "Re-encrypted with a new vault key"
+        DENIED = "denied", "Refused"
+        LOGIN = "login", "Logged in"
+        LOGIN_FAILED = "login_failed", "Login failed"
+        RATE_LIMITED = "rate_limited", "Rate limited"
+
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.CharField(max_length=150, help_text="A user name, or system.")
+    operation = models.CharField(max_length=20, choices=Operation.choices)
+    secret = models.ForeignKey(Secret, null=True, blank=True, on_delete=models.PROTECT, related_name="access_events")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    success = models.BooleanField(default=True)
+    detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["-at"]), models.Index(fields=["secret", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.get_operation_display()}"

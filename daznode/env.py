@@ -137,3 +137,15 @@ def env_secret(name: str, default: str | None = None) -> str | None:
     if not content:
         raise ImproperlyConfigured(f"{file_name} names an empty file: {path}")
     return content
+
+
+RATE = re.compile(r"^(\d+)/(\d*)([smhd])$")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A rate limit such as 5/m, 100/h or 30/10s (count per period), as django-ratelimit reads it."""
+    value = env_str(name, default)
+    match = RATE.match(value)
+    if not match or int(match.group(1)) < 1 or match.group(2) == "0":
+        raise ImproperlyConfigured(f"{name} must be a rate such as 5/m, 100/h or 30/10s, got {value!r}")
+    return value

@@ -12,12 +12,14 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from auth_vault.crypto import KeyringError, generate_key_entry, parse_keyring
 from daznode.env import (
     env_bool,
     env_choice,
     env_duration,
     env_int,
     env_list,
+    env_rate,
     env_secret,
     env_str,
     env_url,
@@ -90,6 +92,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
     "daznode",
     "auth_vault",
     "sources",
@@ -257,6 +261,68 @@ DAZNODE_BEAT_SCHEDULE = {
         "expires": PRUNE_GRAPH_SNAPSHOTS_EVERY,
     },
 }
+
+
+# The vault's keyring: the first key encrypts, all decrypt. Required in prod; in dev a key is generated into
+# the data directory (with a system check warning) so that a bare machine can store secrets.
+def _vault_keys() -> tuple[str, bool]:
+    keys = env_secret("DAZNODE_VAULT_KEYS")
+    if keys is not None:
+        return keys, False
+    if IS_PROD:
+        raise ImproperlyConfigured(
+            "DAZNODE_VAULT_KEYS (or DAZNODE_VAULT_KEYS_FILE) is required when DAZNODE_ENV=prod; "
+            "make one with: python manage.py generate_vault_key"
+        )
+    key_file = DATA_DIR / "vault_keys"
+    if not key_file.exists():
+        key_file.write_text(generate_key_entry("dev-1") + "\n")
+        key_file.chmod(0o600)
+    return key_file.read_text(), True
+
+
+_vault_keys_text, DAZNODE_VAULT_KEYS_GENERATED = _vault_keys()
+try:
+    DAZNODE_VAULT_KEYRING = parse_keyring(_vault_keys_text)
+except KeyringError as exc:
+    raise ImproperlyConfigured(f"DAZNODE_VAULT_KEYS: {exc}") from None
+del _vault_keys_text
+
+# REST API: JWT for clients, the admin session for a logged-in operator; nothing anonymous by default.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["daznode.roles.HasRole"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": env_duration("DAZNODE_JWT_ACCESS_LIFETIME", timedelta(minutes=5)),
+    "REFRESH_TOKEN_LIFETIME": env_duration("DAZNODE_JWT_REFRESH_LIFETIME", timedelta(days=1)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+}
+
+# Rate limits (django-ratelimit), counted in the default cache.
+DAZNODE_RATE_LOGIN = env_rate("DAZNODE_RATE_LOGIN", "5/m")
+DAZNODE_RATE_READ = env_rate("DAZNODE_RATE_READ", "300/m")
+DAZNODE_RATE_WRITE = env_rate("DAZNODE_RATE_WRITE", "60/m")
+RATELIMIT_ENABLE = env_bool("DAZNODE_RATELIMIT_ENABLE", True)
+# Behind a reverse proxy, limit by the client's address rather than the proxy's.
+RATELIMIT_IP_META_KEY = "HTTP_X_REAL_IP" if env_bool("DAZNODE_TRUST_X_REAL_IP", False) else "REMOTE_ADDR"
+SILENCED_SYSTEM_CHECKS = [
+    # django-ratelimit lists only django-redis; Django's own RedisCache increments atomically too.
+    "django_ratelimit.W001",
+]
+if not REDIS_URL:
+    # The embedded file cache is shared by all processes but increments without a lock: under concurrent
+    # bursts a limit may let a few extra requests through. Acceptable for one operator; use Redis otherwise.
+    SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
 
 # Domain settings.
 DAZNODE_DRY_RUN = env_bool("DAZNODE_DRY_RUN", True)

@@ -1,13 +1,14 @@
 """Helpers shared by the whole suite: real services when configured, and child processes that share the
 test database (a real worker, beat, a web server)."""
 
+import logging
 import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from urllib.parse import quote
 
@@ -124,3 +125,30 @@ def wait_until(predicate, *, timeout: float, what: str, log: Path | None = None)
         time.sleep(0.2)
     detail = f"\n--- process output ---\n{log.read_text()[-4000:]}" if log and log.exists() else ""
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
+
+
+def secret_forms(secret: bytes | str) -> list[str]:
+    """The ways a secret could leak into text: as is, hex (either case) and base64."""
+    import base64
+
+    raw = secret.encode() if isinstance(secret, str) else secret
+    forms = [raw.hex(), raw.hex().upper(), base64.b64encode(raw).decode()]
+    with suppress(UnicodeDecodeError):
+        forms.append(raw.decode())
+    return [form for form in forms if len(form) >= 8]
+
+
+def assert_not_leaked(text: str, *secrets: bytes | str) -> None:
+    for secret in secrets:
+        for form in secret_forms(secret):
+            assert form not in text, f"a secret appears in the text (as {form[:12]}…)"
+
+
+@pytest.fixture(autouse=True)
+def no_known_secret_in_logs(caplog):
+    """Every test, all loggers at DEBUG: the secrets the suite uses must never reach a log line."""
+    from tests.auth_vault.fixtures import ADMIN_MACAROON, INFO_READ_CAVEATS_MACAROON, LNBITS_ADMIN_KEY
+
+    caplog.set_level(logging.DEBUG)
+    yield
+    assert_not_leaked(caplog.text, ADMIN_MACAROON, INFO_READ_CAVEATS_MACAROON, LNBITS_ADMIN_KEY)

@@ -10,6 +10,8 @@ from tests.conftest import child_env, run_manage
 
 OUR_TABLES = {
     "auth_vault_secret",
+    "auth_vault_accessevent",
+    "token_blacklist_blacklistedtoken",
     "sources_source",
     "sources_healthcheck",
     "sources_graphsnapshot",
@@ -57,11 +59,15 @@ def test_migrations_apply_and_reverse_on_a_fresh_postgresql_database(tmp_path, f
         tables = {row[0] for row in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
         triggers = {row[0] for row in db.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")}
     assert tables >= OUR_TABLES
-    assert triggers == {"decisions_auditentry_append_only", "decisions_policybackup_append_only"}
+    assert triggers == {
+        "decisions_auditentry_append_only",
+        "decisions_policybackup_append_only",
+        "auth_vault_accessevent_append_only",
+    }
 
     for app in ("decisions", "channels", "sources", "auth_vault"):
         result = run_manage("migrate", app, "zero", "--no-input", env=env)
         assert result.returncode == 0, result.stderr
     with psycopg.connect(fresh_postgres_database) as db:
         tables = {row[0] for row in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
-    assert not tables & (OUR_TABLES - {"django_celery_beat_periodictask"})
+    assert not tables & (OUR_TABLES - {"django_celery_beat_periodictask", "token_blacklist_blacklistedtoken"})

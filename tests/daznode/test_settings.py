@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import REPO, child_env, run_manage
 
 PROD_KEY = "k" * 20 + "Qz9-x_Lm3Rt7Vb2Nc8Hd4Jf6Gs1Pw5Ya0Ue" + "p" * 10
+VAULT_KEYS = "k1=" + "A" * 43 + "="
 SHOW_SETTINGS = """
 import json, django
 django.setup()
@@ -89,7 +90,7 @@ def test_a_malformed_value_stops_start_up_naming_the_variable(tmp_path, variable
 
 
 def test_prod_refuses_to_start_without_a_secret_key(tmp_path):
-    result = start(tmp_path, DAZNODE_ENV="prod", ALLOWED_HOSTS="daznode.example")
+    result = start(tmp_path, DAZNODE_ENV="prod", ALLOWED_HOSTS="daznode.example", DAZNODE_VAULT_KEYS=VAULT_KEYS)
     assert result.returncode != 0
     assert "SECRET_KEY (or SECRET_KEY_FILE) is required when DAZNODE_ENV=prod" in result.stderr
     assert not (tmp_path / "secret_key").exists()
@@ -104,7 +105,9 @@ def test_prod_refuses_to_start_without_a_secret_key(tmp_path):
     ],
 )
 def test_prod_refuses_unsafe_settings(tmp_path, env, message):
-    result = start(tmp_path, DAZNODE_ENV="prod", **{"ALLOWED_HOSTS": "daznode.example", **env})
+    result = start(
+        tmp_path, DAZNODE_ENV="prod", **{"ALLOWED_HOSTS": "daznode.example", "DAZNODE_VAULT_KEYS": VAULT_KEYS, **env}
+    )
     assert result.returncode != 0
     assert message in result.stderr
 
@@ -112,7 +115,13 @@ def test_prod_refuses_unsafe_settings(tmp_path, env, message):
 def test_prod_reads_the_secret_key_from_a_docker_secret_file(tmp_path):
     key_file = tmp_path / "key"
     key_file.write_text(PROD_KEY)
-    settings = started(tmp_path, DAZNODE_ENV="prod", SECRET_KEY_FILE=str(key_file), ALLOWED_HOSTS="d.example")
+    settings = started(
+        tmp_path,
+        DAZNODE_ENV="prod",
+        SECRET_KEY_FILE=str(key_file),
+        ALLOWED_HOSTS="d.example",
+        DAZNODE_VAULT_KEYS=VAULT_KEYS,
+    )
     assert settings["secret_key"] == PROD_KEY
     assert settings["debug"] is False
     assert settings["secure_cookies"] is True
@@ -120,8 +129,47 @@ def test_prod_reads_the_secret_key_from_a_docker_secret_file(tmp_path):
 
 def test_check_deploy_reports_nothing_in_prod(tmp_path):
     env = child_env(
-        DAZNODE_ENV="prod", SECRET_KEY=PROD_KEY, ALLOWED_HOSTS="daznode.example", DAZNODE_DATA_DIR=str(tmp_path)
+        DAZNODE_ENV="prod",
+        SECRET_KEY=PROD_KEY,
+        ALLOWED_HOSTS="daznode.example",
+        DAZNODE_DATA_DIR=str(tmp_path),
+        DAZNODE_VAULT_KEYS=VAULT_KEYS,
     )
     result = run_manage("check", "--deploy", "--fail-level", "DEBUG", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_prod_refuses_to_start_without_a_vault_key(tmp_path):
+    result = start(tmp_path, DAZNODE_ENV="prod", SECRET_KEY=PROD_KEY, ALLOWED_HOSTS="daznode.example")
+    assert result.returncode != 0
+    assert "DAZNODE_VAULT_KEYS (or DAZNODE_VAULT_KEYS_FILE) is required when DAZNODE_ENV=prod" in result.stderr
+    assert not (tmp_path / "vault_keys").exists()
+
+
+def test_dev_generates_a_vault_key_once_and_warns_about_it(tmp_path):
+    env = child_env(DAZNODE_DATA_DIR=str(tmp_path))
+    result = run_manage("check", env=env)
+    assert "auth_vault.W001" in result.stderr + result.stdout
+    key_file = tmp_path / "vault_keys"
+    assert key_file.stat().st_mode & 0o077 == 0
+    first = key_file.read_text()
+    run_manage("check", env=env)
+    assert key_file.read_text() == first
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DAZNODE_VAULT_KEYS", "k1=short"),
+        ("DAZNODE_RATE_LOGIN", "5 per minute"),
+        ("DAZNODE_RATE_READ", "0/m"),
+        ("DAZNODE_JWT_ACCESS_LIFETIME", "forever"),
+    ],
+)
+def test_malformed_security_settings_stop_start_up(tmp_path, variable, value):
+    result = start(tmp_path, **{variable: value})
+    assert result.returncode != 0
+    assert variable in result.stderr.splitlines()[-1]
+    if variable == "DAZNODE_VAULT_KEYS":
+        assert "short" not in result.stderr, "key material is never echoed"

@@ -2,7 +2,8 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from channels.models import Channel, Node
-from decisions.models import AppendOnlyError, AuditEntry, Decision, PolicyBackup
+from daznode.models import AppendOnlyError
+from decisions.models import AuditEntry, Decision, PolicyBackup
 
 
 @pytest.fixture
