@@ -1,15 +1,35 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
+from rest_framework.routers import SimpleRouter
 
-from daznode import views
+from auth_vault import api as vault_api
+from daznode import api, views
+from sources import api as sources_api
 
 admin.site.site_header = "Daznode"
 admin.site.site_title = "Daznode"
 admin.site.index_title = "Fee and channel management"
 
+router = SimpleRouter(trailing_slash=False)
+router.register("sources", sources_api.SourceViewSet)
+
+api_v1 = [
+    path("auth/token", api.TokenObtainView.as_view(), name="token"),
+    path("auth/token/refresh", api.TokenRefreshView.as_view(), name="token-refresh"),
+    path("auth/logout", api.LogoutView.as_view(), name="logout"),
+    path("me", api.MeView.as_view(), name="me"),
+    path("users", api.UserListView.as_view(), name="users"),
+    path("users/<int:pk>/role", api.UserRoleView.as_view(), name="user-role"),
+    path("vault/secrets", vault_api.SecretListCreateView.as_view(), name="secrets"),
+    path("vault/secrets/<int:pk>/rotate", vault_api.SecretRotateView.as_view(), name="secret-rotate"),
+    path("vault/secrets/<int:pk>/revoke", vault_api.SecretRevokeView.as_view(), name="secret-revoke"),
+    *router.urls,
+]
+
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("admin/", admin.site.urls),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
 ]
