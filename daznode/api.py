@@ -4,6 +4,7 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.http import HttpResponse
 from django_ratelimit.core import get_usage
 from rest_framework import generics, serializers
 from rest_framework.permissions import AllowAny
@@ -72,6 +73,39 @@ class ReadWriteRateLimit(RateLimit):
         if request.method in SAFE_METHODS:
             return settings.DAZNODE_RATE_READ, "api-read"
         return settings.DAZNODE_RATE_WRITE, "api-write"
+
+
+def admin_login_rate_limited(login_view):
+    """Wrap the admin's login view: password guesses there count like those at the token endpoint."""
+
+    def view(request, *args, **kwargs):
+        if request.method == "POST":
+            usage = get_usage(
+                request,
+                group="admin-login",
+                key=lambda group, req: f"ip:{client_ip(req)}",
+                rate=settings.DAZNODE_RATE_LOGIN,
+                increment=True,
+            )
+            if usage is not None and usage["should_limit"]:
+                logger.warning(
+                    "rate limited: admin login from %s (%s)", client_ip(request), settings.DAZNODE_RATE_LOGIN
+                )
+                AccessEvent.objects.create(
+                    operation=AccessEvent.Operation.RATE_LIMITED,
+                    actor="anonymous",
+                    ip=client_ip(request),
+                    success=False,
+                    detail="admin login",
+                )
+                response = HttpResponse(
+                    "Too many login attempts. Try again later.", status=429, content_type="text/plain"
+                )
+                response["Retry-After"] = str(max(1, usage["time_left"]))
+                return response
+        return login_view(request, *args, **kwargs)
+
+    return view
 
 
 class RoleDeclaredMixin:

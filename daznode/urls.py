@@ -10,6 +10,7 @@ from sources import api as sources_api
 admin.site.site_header = "Daznode"
 admin.site.site_title = "Daznode"
 admin.site.index_title = "Fee and channel management"
+admin.site.login = api.admin_login_rate_limited(admin.site.login)
 
 router = SimpleRouter(trailing_slash=False)
 router.register("sources", sources_api.SourceViewSet)

@@ -76,3 +76,18 @@ def test_every_admin_page_says_whether_dry_run_is_on(client, operator, settings)
     settings.DAZNODE_DRY_RUN = False
     assert b'class="daznode-mode daznode-mode-live"' in client.get("/admin/").content
     assert client.get("/static/daznode/admin.css").status_code == 200
+
+
+def test_admin_logins_are_rate_limited_per_address(client, operator, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.DAZNODE_RATE_LOGIN = "3/d"  # day-long fixed windows keep the test from straddling a window's end
+    wrong = {"username": "operator", "password": "wrong-guess-000"}
+    statuses = [client.post("/admin/login/", wrong).status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    limited = client.post("/admin/login/", {"username": "operator", "password": PASSWORD})
+    assert limited.status_code == 429
+    assert int(limited["Retry-After"]) >= 1
+    assert client.get("/admin/login/").status_code == 200, "the page itself still renders"
+    assert client.post("/admin/login/", wrong, REMOTE_ADDR="192.0.2.44").status_code == 200
