@@ -45,7 +45,8 @@ def user_has_role(user, needed: Role) -> bool:
 def user_set_role(user, role: Role | None) -> None:
     user.groups.remove(*Group.objects.filter(name__in=Role.values))
     if role is not None:
-        user.groups.add(Group.objects.get(name=role))
+        # The migration creates the groups, but an operator may have deleted one in the admin since.
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
 
 
 def required_role(view, method: str) -> Role | None:

@@ -210,6 +210,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # Our clients log each request once, structured (sources.clients); httpx would repeat every URL.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }
 
@@ -249,7 +252,19 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # because the next one is already due.
 PRUNE_HEALTH_CHECKS_EVERY = env_duration("DAZNODE_PRUNE_HEALTH_CHECKS_EVERY", timedelta(hours=1))
 PRUNE_GRAPH_SNAPSHOTS_EVERY = env_duration("DAZNODE_PRUNE_GRAPH_SNAPSHOTS_EVERY", timedelta(hours=1))
+CHECK_SOURCES_EVERY = env_duration("DAZNODE_CHECK_SOURCES_EVERY", timedelta(seconds=60))
+REFRESH_GRAPH_EVERY = env_duration("DAZNODE_REFRESH_GRAPH_EVERY", timedelta(minutes=30))
 DAZNODE_BEAT_SCHEDULE = {
+    "check-sources": {
+        "task": "sources.tasks.check_sources",
+        "every": CHECK_SOURCES_EVERY,
+        "expires": CHECK_SOURCES_EVERY,
+    },
+    "refresh-graph": {
+        "task": "sources.tasks.refresh_graph",
+        "every": REFRESH_GRAPH_EVERY,
+        "expires": REFRESH_GRAPH_EVERY,
+    },
     "prune-health-checks": {
         "task": "sources.tasks.prune_health_checks",
         "every": PRUNE_HEALTH_CHECKS_EVERY,
@@ -292,6 +307,7 @@ del _vault_keys_text
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "auth_vault.api_keys.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["daznode.roles.HasRole"],
@@ -323,6 +339,12 @@ if not REDIS_URL:
     # The embedded file cache is shared by all processes but increments without a lock: under concurrent
     # bursts a limit may let a few extra requests through. Acceptable for one operator; use Redis otherwise.
     SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
+
+# Sources: every client's timeout, client-side rate limit and circuit breaker.
+DAZNODE_SOURCE_TIMEOUT = env_duration("DAZNODE_SOURCE_TIMEOUT", timedelta(seconds=30))
+DAZNODE_SOURCE_RATE_PER_MINUTE = env_int("DAZNODE_SOURCE_RATE_PER_MINUTE", 100, minimum=1)
+DAZNODE_SOURCE_BREAKER_THRESHOLD = env_int("DAZNODE_SOURCE_BREAKER_THRESHOLD", 5, minimum=1)
+DAZNODE_SOURCE_BREAKER_COOLDOWN = env_duration("DAZNODE_SOURCE_BREAKER_COOLDOWN", timedelta(seconds=60))
 
 # Domain settings.
 DAZNODE_DRY_RUN = env_bool("DAZNODE_DRY_RUN", True)

@@ -25,6 +25,8 @@ api_v1 = [
     path("vault/secrets", vault_api.SecretListCreateView.as_view(), name="secrets"),
     path("vault/secrets/<int:pk>/rotate", vault_api.SecretRotateView.as_view(), name="secret-rotate"),
     path("vault/secrets/<int:pk>/revoke", vault_api.SecretRevokeView.as_view(), name="secret-revoke"),
+    path("system/health", sources_api.SystemHealthView.as_view(), name="system-health"),
+    path("graph", sources_api.GraphDocumentView.as_view(), name="graph"),
     *router.urls,
 ]
 

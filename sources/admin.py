@@ -35,11 +35,11 @@ class GraphSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["source"]
     list_select_related = ["source"]
     # The payload is megabytes of JSON: list it by size, never render it.
-    exclude = ["payload"]
+    exclude = ["payload", "compact"]
     readonly_fields = ["source", "fetched_at", "expires_at", "node_count", "edge_count", "content_hash", "payload_size"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).defer("payload")
+        return super().get_queryset(request).defer("payload", "compact")
 
     @admin.display(description="payload")
     def payload_size(self, snapshot: GraphSnapshot) -> str:

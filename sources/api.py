@@ -1,12 +1,16 @@
 """Sources endpoints: viewers read them, operators manage them."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import serializers, viewsets
+from django.http import HttpResponse
+from rest_framework import serializers, status, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from auth_vault.models import Secret
 from daznode.api import RoleDeclaredMixin
 from daznode.roles import Role
-from sources.models import Source
+from sources.health import system_health
+from sources.models import GraphSnapshot, Source
 
 
 class SourceSerializer(serializers.ModelSerializer):
@@ -55,3 +59,33 @@ class SourceViewSet(RoleDeclaredMixin, viewsets.ModelViewSet):
     }
     queryset = Source.objects.select_related("credential", "tls_certificate")
     serializer_class = SourceSerializer
+
+
+class SystemHealthView(RoleDeclaredMixin, APIView):
+    """Per source: status, last check, availability over 1 h / 24 h / 7 d, p50/p95 latency, circuit state.
+
+    200 when at least one graph source is up, 503 otherwise (so a monitor can alert on the status alone).
+    """
+
+    required_roles = Role.VIEWER
+
+    def get(self, request):
+        healthy, sources = system_health()
+        body = {"status": "ok" if healthy else "degraded", "sources": sources}
+        return Response(body, status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+class GraphDocumentView(RoleDeclaredMixin, APIView):
+    """The latest graph snapshot as describegraph JSON: what a federated Daznode (an MCP source) reads."""
+
+    required_roles = Role.VIEWER
+
+    def get(self, request):
+        snapshot = GraphSnapshot.objects.select_related("source").order_by("-fetched_at", "-id").first()
+        if snapshot is None:
+            return Response({"detail": "no graph snapshot yet"}, status=status.HTTP_404_NOT_FOUND)
+        response = HttpResponse(snapshot.raw_document(), content_type="application/json")
+        response["X-Daznode-Snapshot-Fetched-At"] = snapshot.fetched_at.isoformat()
+        response["X-Daznode-Snapshot-Stale"] = "true" if snapshot.is_expired() else "false"
+        response["X-Daznode-Snapshot-Hash"] = snapshot.content_hash
+        return response

@@ -8,6 +8,8 @@ from django.core.validators import URLValidator
 from django.db import models
 from django.utils import timezone
 
+from sources.graph import CompactGraph, GraphDocument, GraphSummary
+
 NETWORK_URL = URLValidator(schemes=["http", "https"])
 
 
@@ -118,7 +120,8 @@ class GraphSnapshot(models.Model):
     node_count = models.PositiveIntegerField()
     edge_count = models.PositiveIntegerField()
     content_hash = models.CharField(max_length=64, help_text="SHA-256 of the JSON document.")
-    payload = models.BinaryField(help_text="zlib-compressed describegraph JSON.")
+    payload = models.BinaryField(help_text="zlib-compressed describegraph JSON, as the source sent it.")
+    compact = models.BinaryField(default=b"", help_text="The graph as columns (sources.graph.CompactGraph).")
 
     objects = GraphSnapshotQuerySet.as_manager()
 
@@ -131,22 +134,46 @@ class GraphSnapshot(models.Model):
         return f"{self.node_count} nodes, {self.edge_count} channels at {self.fetched_at:%Y-%m-%d %H:%M}"
 
     @classmethod
-    def from_graph(cls, *, source: Source | None, graph: dict, ttl: timedelta, now=None) -> "GraphSnapshot":
-        """An unsaved snapshot of a describegraph document (`{"nodes": [...], "edges": [...]}`)."""
+    def from_document(
+        cls,
+        *,
+        source: Source | None,
+        document: GraphDocument,
+        ttl: timedelta,
+        now=None,
+        compact: CompactGraph | None = None,
+    ) -> "GraphSnapshot":
+        """An unsaved snapshot of a validated document: its bytes as received, and its compact form."""
         now = now or timezone.now()
-        document = json.dumps(graph, separators=(",", ":")).encode()
+        compact = compact or CompactGraph.from_document(document.document)
         return cls(
             source=source,
             fetched_at=now,
             expires_at=now + ttl,
-            node_count=len(graph["nodes"]),
-            edge_count=len(graph["edges"]),
-            content_hash=hashlib.sha256(document).hexdigest(),
-            payload=zlib.compress(document, level=1),
+            node_count=document.summary.node_count,
+            edge_count=document.summary.edge_count,
+            content_hash=hashlib.sha256(document.raw).hexdigest(),
+            payload=zlib.compress(document.raw, level=1),
+            compact=compact.to_bytes(),
         )
 
+    @classmethod
+    def from_graph(cls, *, source: Source | None, graph: dict, ttl: timedelta, now=None) -> "GraphSnapshot":
+        """An unsaved snapshot of a describegraph dict (`{"nodes": [...], "edges": [...]}`)."""
+        raw = json.dumps(graph, separators=(",", ":")).encode()
+        summary = GraphSummary(node_count=len(graph["nodes"]), edge_count=len(graph["edges"]))
+        return cls.from_document(
+            source=source, document=GraphDocument(raw=raw, document=graph, summary=summary), ttl=ttl, now=now
+        )
+
+    def raw_document(self) -> bytes:
+        return zlib.decompress(self.payload)
+
     def graph(self) -> dict:
-        return json.loads(zlib.decompress(self.payload))
+        return json.loads(self.raw_document())
+
+    def compact_graph(self) -> CompactGraph:
+        return CompactGraph.from_bytes(self.compact) if self.compact else CompactGraph.from_document(self.graph())
 
     def is_expired(self, now=None) -> bool:
         return (now or timezone.now()) >= self.expires_at

@@ -23,3 +23,31 @@ def prune_graph_snapshots(source_id: int | None = None) -> int:
     The newest snapshot is kept even when expired: it is the fallback when every live fetch fails.
     """
     return GraphSnapshot.objects.prune(keep=settings.DAZNODE_GRAPH_SNAPSHOTS_KEEP, source_id=source_id)
+
+
+@shared_task(**RETRY)
+def check_sources() -> int:
+    """Ping every enabled source and store the results. A source that is down is recorded, never raised."""
+    from sources.health import HealthCheckManager
+
+    return sum(check.ok for check in HealthCheckManager().check_all())
+
+
+@shared_task(**RETRY)
+def refresh_graph(source_id: int | None = None, force: bool = False) -> dict:
+    """Fetch a new graph snapshot when the latest has expired (or when forced). Idempotent within a TTL."""
+    from sources.models import Source
+    from sources.snapshots import refresh_graph as refresh
+
+    source_name = None
+    if source_id is not None:
+        source_name = Source.objects.filter(pk=source_id).values_list("name", flat=True).first()
+        if source_name is None:
+            return {"fetched": False, "error": f"source {source_id} does not exist"}
+    result = refresh(source_name=source_name, force=force)
+    return {
+        "fetched": result.fetched,
+        "source": result.source_name,
+        "error": result.error,
+        "snapshot_id": result.snapshot.id if result.snapshot else None,
+    }
