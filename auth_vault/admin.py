@@ -9,8 +9,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from auth_vault import services
+from auth_vault.api_keys import api_key_create, api_key_revoke
 from auth_vault.inspection import SecretInputError, inspect_secret
-from auth_vault.models import AccessEvent, Secret
+from auth_vault.models import AccessEvent, ApiKey, Secret
 from daznode.admin import ReadOnlyAdminMixin
 
 METADATA_FIELDS = [
@@ -209,3 +210,46 @@ class AccessEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["actor", "secret__name", "detail", "ip"]
     date_hierarchy = "at"
     list_select_related = ["secret"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are shown once, on the page that follows their creation; afterwards only their prefix."""
+
+    list_display = ["name", "user", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    list_filter = ["user"]
+    search_fields = ["name", "prefix", "user__username"]
+    fields = ["name", "user", "expires_at"]
+    actions = ["revoke_selected"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        created, key = api_key_create(
+            user=form.cleaned_data["user"],
+            name=form.cleaned_data["name"],
+            expires_at=form.cleaned_data["expires_at"],
+            actor=request.user.get_username(),
+        )
+        obj.__dict__.update(created.__dict__)
+        request._daznode_new_api_key = key
+
+    def response_add(self, request, obj, post_url_continue=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"API key {obj.name}",
+            "api_key": obj,
+            "key": request._daznode_new_api_key,
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/auth_vault/apikey/created.html", context)
+
+    @admin.action(description="Revoke the selected API keys now")
+    def revoke_selected(self, request, queryset):
+        for api_key in queryset:
+            api_key_revoke(api_key, actor=request.user.get_username())
+        messages.success(request, f"Revoked {queryset.count()} API key(s).")

@@ -115,3 +115,31 @@ class AccessEvent(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.get_operation_display()}"
+
+
+class ApiKey(models.Model):
+    """A key another program (a federated Daznode, a script) uses to call this API as `user`.
+
+    Only a SHA-256 hash is stored; the key itself is shown once, when it is made. The prefix identifies a key in
+    lists and logs without revealing it.
+    """
+
+    name = models.CharField(max_length=100)
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="api_keys")
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…, {self.user})"
+
+    def is_usable(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
