@@ -27,7 +27,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 
 bench: $(VENV)/.installed
-	$(PY) -m pytest tests/benchmarks -p no:cacheprovider -s --benchmarks
+	$(PY) -m tests.benchmarks.bench_graph_cache
 
 changepassword: $(VENV)/.installed
 	$(PY) manage.py changepassword $${DAZNODE_ADMIN_USER:-admin}

@@ -1,4 +1,3 @@
-import hashlib
 import json
 import zlib
 from datetime import timedelta
@@ -8,7 +7,7 @@ from django.core.validators import URLValidator
 from django.db import models
 from django.utils import timezone
 
-from sources.graph import CompactGraph, GraphDocument, GraphSummary
+from sources.graph import CompactGraph, GraphDocument, graph_document
 
 NETWORK_URL = URLValidator(schemes=["http", "https"])
 
@@ -152,19 +151,16 @@ class GraphSnapshot(models.Model):
             expires_at=now + ttl,
             node_count=document.summary.node_count,
             edge_count=document.summary.edge_count,
-            content_hash=hashlib.sha256(document.raw).hexdigest(),
-            payload=zlib.compress(document.raw, level=1),
+            content_hash=document.content_hash,
+            payload=document.compressed,
             compact=compact.to_bytes(),
         )
 
     @classmethod
     def from_graph(cls, *, source: Source | None, graph: dict, ttl: timedelta, now=None) -> "GraphSnapshot":
         """An unsaved snapshot of a describegraph dict (`{"nodes": [...], "edges": [...]}`)."""
-        raw = json.dumps(graph, separators=(",", ":")).encode()
-        summary = GraphSummary(node_count=len(graph["nodes"]), edge_count=len(graph["edges"]))
-        return cls.from_document(
-            source=source, document=GraphDocument(raw=raw, document=graph, summary=summary), ttl=ttl, now=now
-        )
+        document = graph_document(json.dumps(graph, separators=(",", ":")).encode())
+        return cls.from_document(source=source, document=document, ttl=ttl, now=now)
 
     def raw_document(self) -> bytes:
         return zlib.decompress(self.payload)

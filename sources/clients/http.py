@@ -240,11 +240,16 @@ class HttpClient:
             raise SourceUnavailable(f"HTTP {status}: {message}", source=name)
         raise RequestRejected(f"HTTP {status}: {message}", source=name)
 
+    def refuse_html(self, response: httpx.Response) -> None:
+        """A proxy's error page arriving with 200 is not the answer the contract promises."""
+        if "html" in response.headers.get("content-type", "") or response.content[:64].lstrip()[:1] == b"<":
+            raise ContractViolation(
+                f"expected JSON, got an HTML page (HTTP {response.status_code})", source=self.config.name
+            )
+
     def parse_json(self, response: httpx.Response) -> Any:
         name = self.config.name
-        content_type = response.headers.get("content-type", "")
-        if "html" in content_type or response.content.lstrip()[:1] == b"<":
-            raise ContractViolation(f"expected JSON, got an HTML page (HTTP {response.status_code})", source=name)
+        self.refuse_html(response)
         try:
             return response.json()
         except UnicodeDecodeError:

@@ -20,12 +20,12 @@ from sources.clients.errors import (
 )
 from sources.clients.http import CircuitBreaker, ClientConfig, HttpClient, pinned_tls_context
 from sources.clients.parsing import Fields
-from sources.graph import GraphDocument, validate_describegraph
+from sources.graph import GraphDocument, graph_document
 from sources.interface import Capability, DataSourceInterface
 
 # LND's REST proxy answers a refused macaroon with HTTP 500 and gRPC code 2; these words tell it apart.
 AUTH_FAILURE_WORDS = ("macaroon", "verification failed", "permission denied", "caveat")
-GRPC_NOT_FOUND, GRPC_UNAVAILABLE = 5, 14
+GRPC_UNKNOWN, GRPC_NOT_FOUND, GRPC_UNAVAILABLE = 2, 5, 14
 FORWARDS_PAGE_SIZE = 1000
 
 
@@ -162,6 +162,9 @@ class LndHttpClient(HttpClient):
             raise RequestRejected(f"not found: {message}", source=name)
         if code == GRPC_UNAVAILABLE:
             raise SourceUnavailable(f"unavailable: {message}", source=name)
+        if code == GRPC_UNKNOWN:
+            # LND answered and refused the request (a validation error, say): trying again changes nothing.
+            raise RequestRejected(f"LND refused the request: {message}", source=name)
         super().raise_for_status(response)
 
 
@@ -236,12 +239,14 @@ class LndClient(DataSourceInterface):
         )
 
     def describe_graph(self, *, include_unannounced: bool = False) -> GraphDocument:
-        response = self.http.request(
-            "GET", "/v1/graph", params={"include_unannounced": str(include_unannounced).lower()}
-        )
-        document = self.http.parse_json(response)
-        summary = validate_describegraph(document, source=self.name)
-        return GraphDocument(raw=response.content, document=document, summary=summary)
+        return graph_document(self._graph_bytes(include_unannounced), source=self.name)
+
+    def _graph_bytes(self, include_unannounced: bool) -> bytes:
+        # Returning only the bytes lets the response go before parsing starts (see graph_document).
+        params = {"include_unannounced": str(include_unannounced).lower()}
+        response = self.http.request("GET", "/v1/graph", params=params)
+        self.http.refuse_html(response)
+        return response.content
 
     def get_node_info(self, pub_key: str, *, include_channels: bool = False) -> LndNodeInfo:
         f = self._get(f"/v1/graph/node/{pub_key}", {"include_channels": str(include_channels).lower()})

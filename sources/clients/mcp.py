@@ -9,7 +9,7 @@ import httpx
 
 from sources.clients.http import CircuitBreaker, ClientConfig, HttpClient
 from sources.clients.parsing import Fields
-from sources.graph import GraphDocument, validate_describegraph
+from sources.graph import GraphDocument, graph_document
 from sources.interface import Capability, DataSourceInterface
 
 
@@ -42,8 +42,9 @@ class McpClient(DataSourceInterface):
         return (time.perf_counter() - started) * 1000
 
     def describe_graph(self) -> GraphDocument:
+        return graph_document(self._graph_bytes(), source=self.name)
+
+    def _graph_bytes(self) -> bytes:
         response = self.http.request("GET", "/api/v1/graph")
-        document = self.http.parse_json(response)
-        return GraphDocument(
-            raw=response.content, document=document, summary=validate_describegraph(document, source=self.name)
-        )
+        self.http.refuse_html(response)
+        return response.content

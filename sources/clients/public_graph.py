@@ -1,10 +1,7 @@
 """The public graph role (LNRouter and the like): a describegraph-shaped JSON document at a URL, gzip accepted,
 or the same document in a file on disk."""
 
-import gzip
-import json
 import time
-import zlib
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -12,24 +9,8 @@ import httpx
 
 from sources.clients.errors import ContractViolation, SourceUnavailable
 from sources.clients.http import CircuitBreaker, ClientConfig, HttpClient
-from sources.graph import GraphDocument, validate_describegraph
+from sources.graph import GraphDocument, graph_document
 from sources.interface import Capability, DataSourceInterface
-
-GZIP_MAGIC = b"\x1f\x8b"
-
-
-def parse_graph_bytes(data: bytes, *, source: str) -> GraphDocument:
-    """Decompress when gzip (a .json.gz served as is), parse, validate."""
-    if data[:2] == GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error):
-            raise ContractViolation("the gzip stream is corrupt or truncated", source=source) from None
-    try:
-        document = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ContractViolation(f"the graph is not valid JSON: {exc}", source=source) from None
-    return GraphDocument(raw=data, document=document, summary=validate_describegraph(document, source=source))
 
 
 class PublicGraphClient(DataSourceInterface):
@@ -62,10 +43,14 @@ class PublicGraphClient(DataSourceInterface):
         return (time.perf_counter() - started) * 1000
 
     def describe_graph(self) -> GraphDocument:
+        return graph_document(self._document_bytes(), source=self.name)
+
+    def _document_bytes(self) -> bytes:
+        # Returning only the bytes lets the response go before parsing starts (see graph_document).
         response = self.http.request("GET", self.path)
         if "html" in response.headers.get("content-type", ""):
             raise ContractViolation("expected a graph document, got an HTML page", source=self.name)
-        return parse_graph_bytes(response.content, source=self.name)
+        return response.content
 
 
 class FileGraphSource(DataSourceInterface):
@@ -86,8 +71,10 @@ class FileGraphSource(DataSourceInterface):
         return (time.perf_counter() - started) * 1000
 
     def describe_graph(self) -> GraphDocument:
+        return graph_document(self._document_bytes(), source=self.name)
+
+    def _document_bytes(self) -> bytes:
         try:
-            data = self.path.read_bytes()
+            return self.path.read_bytes()
         except OSError as exc:
             raise SourceUnavailable(f"cannot read {self.path}: {exc.strerror}", source=self.name) from None
-        return parse_graph_bytes(data, source=self.name)

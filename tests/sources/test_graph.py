@@ -4,8 +4,7 @@ import json
 import pytest
 
 from sources.clients.errors import ContractViolation
-from sources.clients.public_graph import parse_graph_bytes
-from sources.graph import CompactGraph, validate_describegraph
+from sources.graph import CompactGraph, graph_document, validate_describegraph
 from tests.sources.graphs import broken, pubkey, star_graph
 
 
@@ -65,8 +64,8 @@ def test_an_edge_to_an_unlisted_node_adds_the_node():
 
 def test_graph_bytes_may_be_gzip_and_broken_ones_are_refused():
     raw = json.dumps(star_graph(2)).encode()
-    assert parse_graph_bytes(gzip.compress(raw), source="s").summary.edge_count == 2
+    assert graph_document(gzip.compress(raw), source="s").summary.edge_count == 2
     with pytest.raises(ContractViolation, match="gzip stream is corrupt or truncated"):
-        parse_graph_bytes(gzip.compress(raw)[:-20], source="s")
+        graph_document(gzip.compress(raw)[:-20], source="s")
     with pytest.raises(ContractViolation, match="not valid JSON"):
-        parse_graph_bytes(raw[:-5], source="s")
+        graph_document(raw[:-5], source="s")
