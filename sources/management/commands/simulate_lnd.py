@@ -1,3 +1,4 @@
+import threading
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -21,6 +22,12 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8080, help="LND's REST port by default")
         parser.add_argument("--tls-dir", type=Path, help="Serve HTTPS with tls.cert/tls.key here (made if missing)")
         parser.add_argument("--macaroon-out", type=Path, help="Write the admin macaroon (binary, as LND) here")
+        parser.add_argument(
+            "--register-source",
+            metavar="NAME",
+            help="Store the macaroon in the vault and make this node the LND source NAME, unless "
+            "another LND source is configured; then take a first health check and graph snapshot",
+        )
 
     def handle(self, *args, graph: Path | None, seed: int, nodes: int, host: str, port: int, **options) -> None:
         if not 0 <= port <= 65535:
@@ -31,6 +38,8 @@ class Command(BaseCommand):
         try:
             macaroon_path = self._write_macaroon(simulator, options["macaroon_out"])
             self.stdout.write(self._banner(simulator, macaroon_path))
+            if options["register_source"]:
+                self._register(simulator, options["register_source"])
             self.stdout.flush()
             simulator.serve_forever()
         except KeyboardInterrupt:
@@ -49,6 +58,19 @@ class Command(BaseCommand):
             raise CommandError(
                 f"cannot listen on {host}:{port} or write the certificate: {exc.strerror or exc}"
             ) from None
+
+    def _register(self, simulator: RunningSimulator, name: str) -> None:
+        from sources.demo import other_lnd_source, simulated_node_register, simulated_node_warm_up
+
+        other = other_lnd_source(name)
+        if other is not None:
+            self.stdout.write(f"Not registered as a source: your node '{other.name}' is configured.")
+            return
+        simulated_node_register(
+            name=name, url=simulator.url, macaroon=simulator.admin_macaroon, cert_pem=simulator.cert_pem
+        )
+        threading.Thread(target=simulated_node_warm_up, args=(name,), name="warm-up", daemon=True).start()
+        self.stdout.write(f"Registered as the LND source '{name}'; taking a first graph snapshot.")
 
     def _write_macaroon(self, simulator: RunningSimulator, path: Path | None) -> Path | None:
         if path is None:

@@ -1,0 +1,61 @@
+"""The simulated node as a data source, so that `make run` with no node configured shows the product working."""
+
+import hashlib
+import logging
+
+from django.db import connection, transaction
+
+from auth_vault.models import Secret
+from auth_vault.services import secret_create, secret_current, secret_rotate
+from sources.health import HealthCheckManager
+from sources.models import Source
+from sources.snapshots import refresh_graph
+
+logger = logging.getLogger(__name__)
+
+
+def _store(name: str, kind: str, value: bytes, *, actor: str) -> Secret:
+    """The vault entry for `name` holding `value`: unchanged, rotated to it, or created."""
+    try:
+        current = secret_current(name)
+    except Secret.DoesNotExist:
+        return secret_create(name=name, kind=kind, value=value, actor=actor)
+    if current.status() == Secret.Status.ACTIVE and current.fingerprint == hashlib.sha256(value).hexdigest():
+        return current
+    return secret_rotate(current, value=value, actor=actor)
+
+
+def other_lnd_source(name: str) -> Source | None:
+    return Source.objects.filter(kind=Source.Kind.LND, enabled=True).exclude(name=name).first()
+
+
+@transaction.atomic
+def simulated_node_register(
+    *, name: str, url: str, macaroon: bytes, cert_pem: bytes | None, actor: str = "simulate_lnd"
+) -> Source:
+    """Store the simulator's macaroon (new at every start) and certificate in the vault, and point a source at it."""
+    credential = _store(f"{name}-macaroon", Secret.Kind.MACAROON, macaroon, actor=actor)
+    certificate = _store(f"{name}-tls", Secret.Kind.TLS_CERT, cert_pem, actor=actor) if cert_pem else None
+    source, _ = Source.objects.update_or_create(
+        name=name,
+        defaults={
+            "kind": Source.Kind.LND,
+            "url": url,
+            "credential": credential,
+            "tls_certificate": certificate,
+            "enabled": True,
+        },
+    )
+    return source
+
+
+def simulated_node_warm_up(source_name: str) -> None:
+    """A first health check and graph snapshot, run once the simulator serves (in a thread of its process)."""
+    try:
+        source = Source.objects.get(name=source_name)
+        HealthCheckManager().check(source)
+        result = refresh_graph(source_name=source_name, force=True)
+        if result.error:
+            logger.warning("demo: the first graph refresh failed: %s", result.error)
+    finally:
+        connection.close()
