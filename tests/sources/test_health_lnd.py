@@ -61,6 +61,8 @@ def test_the_health_record_names_what_went_wrong(tmp_path):
         sim.faults.inject("html", count=10, path="/v1/getinfo")  # a 502 page from a proxy in front
         records["proxied"] = manager.check(behind_proxy)
     assert "macaroon refused" in records["wrong-mac"].error
-    assert "TLS certificate not trusted" in records["expired"].error
+    # The vault knows the certificate's notAfter, so the source refuses it before connecting, saying why.
+    assert "TLS certificate unusable: secret 'expired-tls' v1" in records["expired"].error
+    assert "is expired since" in records["expired"].error
     assert "HTML error page" in records["proxied"].error
     assert not any(record.ok for record in records.values())
