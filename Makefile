@@ -13,9 +13,9 @@ $(VENV)/.installed: requirements/base.txt requirements/dev.txt
 	$(PY) -m pip install --quiet -r requirements/dev.txt
 	touch $@
 
-## run: install, migrate, create the admin, seed demo data, then start web, worker and beat
+## run: install, migrate, create the admin, then start web, worker, beat and a simulated LND (the demo data)
 run: $(VENV)/.installed
-	$(PY) manage.py bootstrap --demo --url http://$(BIND)
+	$(PY) manage.py bootstrap --url http://$(BIND)
 	DAZNODE_BIND=$(BIND) PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho -f docker/Procfile -d $(CURDIR) start
 
 ## test: the whole test suite (PostgreSQL and Redis when DATABASE_URL and REDIS_URL are set)
@@ -28,6 +28,8 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m tests.benchmarks.bench_graph_cache
+	$(PY) -m tests.benchmarks.bench_centrality
+	$(PY) -m tests.benchmarks.bench_scoring
 
 changepassword: $(VENV)/.installed
 	$(PY) manage.py changepassword $${DAZNODE_ADMIN_USER:-admin}

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from channels.models import Channel, ChannelActivity, ChannelScore, Node
+from channels.models import Channel, ChannelActivity, ChannelScore, GraphAnalysis, Node, NodeMetric
 from daznode.admin import ReadOnlyAdminMixin
 
 
@@ -70,3 +70,29 @@ class ChannelScoreAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     date_hierarchy = "computed_at"
     list_select_related = ["channel__peer"]
+
+
+@admin.register(GraphAnalysis)
+class GraphAnalysisAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["snapshot", "computed_at", "node_count", "duration_s", "network_median_fee_rate_ppm"]
+    list_select_related = ["snapshot"]
+
+
+@admin.register(NodeMetric)
+class NodeMetricAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The network's nodes by centrality, as of each analysed snapshot (latest first)."""
+
+    list_display = [
+        "alias",
+        "pubkey",
+        "position",
+        "degree",
+        "total_capacity_sat",
+        "betweenness_percentile",
+        "closeness_percentile",
+        "analysis",
+    ]
+    list_filter = ["position", "analysis"]
+    search_fields = ["alias", "pubkey"]
+    list_select_related = ["analysis"]
+    show_full_result_count = False  # 17,000 rows per analysis: skip the extra COUNT

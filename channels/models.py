@@ -4,21 +4,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from channels.policy import Policy
+from channels.scoring import HEURISTICS  # pure, no Django: the one list of heuristics
 
 PUBKEY = RegexValidator(r"^0[23][0-9a-f]{64}$", "A node public key is 66 lowercase hex characters (33 bytes).")
 CHAN_POINT = RegexValidator(r"^[0-9a-f]{64}:[0-9]+$", "A channel point is funding_txid:output_index.")
-
-# The eight heuristics a channel is scored on, in the specification's order.
-HEURISTICS = (
-    "centrality",
-    "liquidity",
-    "activity",
-    "competitiveness",
-    "reliability",
-    "age",
-    "peer_quality",
-    "position",
-)
 
 
 class Node(models.Model):
@@ -27,6 +16,7 @@ class Node(models.Model):
     pubkey = models.CharField(max_length=66, unique=True, validators=[PUBKEY])
     alias = models.CharField(max_length=64, blank=True)
     is_ours = models.BooleanField(default=False)
+    flap_count = models.PositiveIntegerField(null=True, blank=True, help_text="Disconnections LND counted (peers).")
     first_seen_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -56,7 +46,9 @@ class Channel(models.Model):
     active = models.BooleanField(default=True)
     private = models.BooleanField(default=False)
     opened_at = models.DateTimeField(null=True, blank=True)
-    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="When the node stopped listing it.")
+    uptime_s = models.PositiveBigIntegerField(null=True, blank=True, help_text="Time the peer was online (LND).")
+    lifetime_s = models.PositiveBigIntegerField(null=True, blank=True, help_text="Time LND has monitored it.")
 
     # Our side's policy.
     base_fee_msat = models.PositiveBigIntegerField()
@@ -159,6 +151,9 @@ class ChannelScore(models.Model):
     peer_quality_score = models.FloatField()
     position_score = models.FloatField()
     total_score = models.FloatField()
+    peer_total_score = models.FloatField(
+        null=True, blank=True, help_text="All our channels to this peer scored together (when there are several)."
+    )
     weights = models.JSONField(help_text="Weight of each heuristic, summing to 1.")
     inputs = models.JSONField(default=dict, help_text="The figures each heuristic was computed from.")
     reasons = models.JSONField(default=dict, help_text="A short reason per heuristic.")
@@ -174,3 +169,50 @@ class ChannelScore(models.Model):
 
     def sub_scores(self) -> dict[str, float]:
         return {name: getattr(self, f"{name}_score") for name in HEURISTICS}
+
+
+class GraphAnalysis(models.Model):
+    """Centrality of every node of one graph snapshot, computed once and read by the API and the dashboard."""
+
+    snapshot = models.OneToOneField("sources.GraphSnapshot", on_delete=models.CASCADE, related_name="analysis")
+    computed_at = models.DateTimeField(default=timezone.now)
+    duration_s = models.FloatField(help_text="Wall time of the centrality computation.")
+    node_count = models.PositiveIntegerField()
+    network_median_fee_rate_ppm = models.PositiveIntegerField(help_text="Over enabled channel directions.")
+
+    class Meta:
+        ordering = ["-computed_at"]
+        get_latest_by = "computed_at"
+        verbose_name_plural = "graph analyses"
+
+    def __str__(self) -> str:
+        return f"Analysis of snapshot {self.snapshot_id} ({self.node_count} nodes, {self.duration_s:.1f} s)"
+
+
+class NodeMetric(models.Model):
+    """One node's place in the network, as of one snapshot."""
+
+    class Position(models.TextChoices):
+        HUB = "hub", "Hub"
+        WELL_CONNECTED = "well_connected", "Well connected"
+        EDGE = "edge", "Edge / leaf"
+
+    analysis = models.ForeignKey(GraphAnalysis, on_delete=models.CASCADE, related_name="metrics")
+    pubkey = models.CharField(max_length=66, validators=[PUBKEY])
+    alias = models.CharField(max_length=64, blank=True)
+    degree = models.PositiveIntegerField(help_text="Distinct neighbours.")
+    channel_count = models.PositiveIntegerField()
+    total_capacity_sat = models.PositiveBigIntegerField()
+    betweenness = models.FloatField()
+    closeness = models.FloatField()
+    betweenness_percentile = models.FloatField()
+    closeness_percentile = models.FloatField()
+    position = models.CharField(max_length=20, choices=Position.choices)
+
+    class Meta:
+        ordering = ["-betweenness"]
+        constraints = [models.UniqueConstraint(fields=["analysis", "pubkey"], name="one_metric_per_node_and_analysis")]
+        indexes = [models.Index(fields=["pubkey", "analysis"])]
+
+    def __str__(self) -> str:
+        return f"{self.alias or self.pubkey[:12]}: {self.get_position_display()}"

@@ -254,7 +254,13 @@ PRUNE_HEALTH_CHECKS_EVERY = env_duration("DAZNODE_PRUNE_HEALTH_CHECKS_EVERY", ti
 PRUNE_GRAPH_SNAPSHOTS_EVERY = env_duration("DAZNODE_PRUNE_GRAPH_SNAPSHOTS_EVERY", timedelta(hours=1))
 CHECK_SOURCES_EVERY = env_duration("DAZNODE_CHECK_SOURCES_EVERY", timedelta(seconds=60))
 REFRESH_GRAPH_EVERY = env_duration("DAZNODE_REFRESH_GRAPH_EVERY", timedelta(minutes=30))
+SCORE_CHANNELS_EVERY = env_duration("DAZNODE_SCORE_CHANNELS_EVERY", timedelta(hours=1))
 DAZNODE_BEAT_SCHEDULE = {
+    "sync-and-score-channels": {
+        "task": "channels.tasks.sync_and_score",
+        "every": SCORE_CHANNELS_EVERY,
+        "expires": SCORE_CHANNELS_EVERY,
+    },
     "check-sources": {
         "task": "sources.tasks.check_sources",
         "every": CHECK_SOURCES_EVERY,
@@ -345,6 +351,25 @@ DAZNODE_SOURCE_TIMEOUT = env_duration("DAZNODE_SOURCE_TIMEOUT", timedelta(second
 DAZNODE_SOURCE_RATE_PER_MINUTE = env_int("DAZNODE_SOURCE_RATE_PER_MINUTE", 100, minimum=1)
 DAZNODE_SOURCE_BREAKER_THRESHOLD = env_int("DAZNODE_SOURCE_BREAKER_THRESHOLD", 5, minimum=1)
 DAZNODE_SOURCE_BREAKER_COOLDOWN = env_duration("DAZNODE_SOURCE_BREAKER_COOLDOWN", timedelta(seconds=60))
+
+
+# Scoring: the weight of each heuristic (name=weight, comma-separated, summing to 1) and the activity window.
+def _score_weights() -> dict[str, float]:
+    from channels.scoring import DEFAULT_WEIGHTS, WeightsError, validate_weights
+
+    text = env_str("DAZNODE_SCORE_WEIGHTS")
+    if text is None:
+        return dict(DEFAULT_WEIGHTS)
+    try:
+        pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
+        weights = {name.strip(): float(value) for name, value in pairs}
+        return validate_weights(weights)
+    except (ValueError, WeightsError) as exc:
+        raise ImproperlyConfigured(f"DAZNODE_SCORE_WEIGHTS must be name=weight pairs summing to 1: {exc}") from None
+
+
+DAZNODE_SCORE_WEIGHTS = _score_weights()
+DAZNODE_SCORE_ACTIVITY_DAYS = env_int("DAZNODE_SCORE_ACTIVITY_DAYS", 7, minimum=1, maximum=365)
 
 # Domain settings.
 DAZNODE_DRY_RUN = env_bool("DAZNODE_DRY_RUN", True)

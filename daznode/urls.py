@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 from rest_framework.routers import SimpleRouter
 
 from auth_vault import api as vault_api
+from channels import api as channels_api
 from daznode import api, views
 from sources import api as sources_api
 
@@ -27,6 +28,9 @@ api_v1 = [
     path("vault/secrets/<int:pk>/revoke", vault_api.SecretRevokeView.as_view(), name="secret-revoke"),
     path("system/health", sources_api.SystemHealthView.as_view(), name="system-health"),
     path("graph", sources_api.GraphDocumentView.as_view(), name="graph"),
+    path("channels", channels_api.ChannelListView.as_view(), name="channels"),
+    path("channels/<str:chan_id>/scores", channels_api.ChannelScoreHistoryView.as_view(), name="channel-scores"),
+    path("nodes/<str:pubkey>/metrics", channels_api.NodeMetricsView.as_view(), name="node-metrics"),
     *router.urls,
 ]
 

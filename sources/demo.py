@@ -7,9 +7,11 @@ from django.db import connection, transaction
 
 from auth_vault.models import Secret
 from auth_vault.services import secret_create, secret_current, secret_rotate
+from daznode import celery_app
 from sources.health import HealthCheckManager
 from sources.models import Source
 from sources.snapshots import refresh_graph
+from sources.tasks import after_new_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +52,16 @@ def simulated_node_register(
 
 
 def simulated_node_warm_up(source_name: str) -> None:
-    """A first health check and graph snapshot, run once the simulator serves (in a thread of its process)."""
+    """A first health check, graph snapshot, analysis, channel sync and scores, once the simulator serves."""
     try:
         source = Source.objects.get(name=source_name)
         HealthCheckManager().check(source)
         result = refresh_graph(source_name=source_name, force=True)
         if result.error:
             logger.warning("demo: the first graph refresh failed: %s", result.error)
+            return
+        # The chain the refresh task enqueues (analyse, sync our channels, score them), run here at once.
+        celery_app.loader.import_default_modules()
+        after_new_snapshot(result.snapshot.id).apply()
     finally:
         connection.close()

@@ -1,6 +1,6 @@
 """Periodic housekeeping for sources. Each task parses, calls one model method, and returns a count."""
 
-from celery import shared_task
+from celery import chain, shared_task, signature
 from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
@@ -45,9 +45,20 @@ def refresh_graph(source_id: int | None = None, force: bool = False) -> dict:
         if source_name is None:
             return {"fetched": False, "error": f"source {source_id} does not exist"}
     result = refresh(source_name=source_name, force=force)
+    if result.fetched:
+        after_new_snapshot(result.snapshot.id).apply_async()
     return {
         "fetched": result.fetched,
         "source": result.source_name,
         "error": result.error,
         "snapshot_id": result.snapshot.id if result.snapshot else None,
     }
+
+
+def after_new_snapshot(snapshot_id: int):
+    """Analyse the new graph, then sync our node and score our channels. By name: sources does not import channels."""
+    return chain(
+        signature("channels.tasks.analyse_snapshot", args=(snapshot_id,), immutable=True),
+        signature("channels.tasks.sync_channels", immutable=True),
+        signature("channels.tasks.score_channels", immutable=True),
+    )

@@ -80,6 +80,9 @@ def test_it_uses_postgresql_and_redis_when_configured(tmp_path):
         ("DATABASE_URL", "mysql://root@localhost/daznode"),
         ("REDIS_URL", "http://127.0.0.1:6379"),
         ("CSRF_TRUSTED_ORIGINS", "umbrel.local"),
+        ("DAZNODE_SCORE_WEIGHTS", "centrality=1.5"),
+        ("DAZNODE_SCORE_WEIGHTS", "liquidity=half"),
+        ("DAZNODE_SCORE_ACTIVITY_DAYS", "0"),
     ],
 )
 def test_a_malformed_value_stops_start_up_naming_the_variable(tmp_path, variable, value):

@@ -1,0 +1,18 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from channels.sync import sync_node
+from sources.clients.errors import SourceError
+
+
+class Command(BaseCommand):
+    help = "Copy our node's channels, policies, peers and the last 30 days of forwards from LND."
+
+    def handle(self, *args, **options):
+        try:
+            report = sync_node()
+        except SourceError as exc:
+            raise CommandError(f"sync failed, nothing changed: {exc}") from None
+        self.stdout.write(
+            f"Synced {report.channels} channel(s) from {report.source}; {report.closed} closed since; "
+            f"{report.activity_rows} day(s) of forwarding activity."
+        )

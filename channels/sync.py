@@ -1,0 +1,200 @@
+"""Our node as LND reports it, copied into Node, Channel and ChannelActivity rows.
+
+One read gathers everything (getinfo, listchannels, feereport, our node's edges for the full policy, listpeers,
+and the forwarding history of the window), then one transaction writes it: a failed read changes nothing.
+Channels the node no longer lists are marked closed, never deleted: decisions and audit rows point to them.
+"""
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from channels.models import Channel, ChannelActivity, Node
+from channels.policy import Policy
+from sources.clients.lnd import LndChannel, LndForward, LndInfo, LndNodeInfo, LndPeer
+from sources.factory import DataSourceFactory
+from sources.interface import Capability
+
+logger = logging.getLogger(__name__)
+
+ACTIVITY_WINDOW = timedelta(days=30)
+SECONDS_PER_BLOCK = 600
+BLOCK_SHIFT = 40  # a short channel id is block height << 40 | tx index << 16 | output index
+
+
+@dataclass(frozen=True)
+class NodeReadout:
+    info: LndInfo
+    channels: list[LndChannel]
+    policies: dict[int, Policy]  # our side, by chan_id
+    node: LndNodeInfo
+    peers: list[LndPeer]
+    forwards: list[LndForward]
+    read_at: datetime
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    source: str
+    channels: int
+    closed: int
+    activity_rows: int
+
+
+def read_node(client, *, now: datetime, window: timedelta = ACTIVITY_WINDOW) -> NodeReadout:
+    info = client.get_info()
+    node = client.get_node_info(info.identity_pubkey, include_channels=True)
+    policies = {}
+    for edge in node.channels:
+        policy = edge.policy_of(info.identity_pubkey)
+        if policy is not None:
+            policies[edge.channel_id] = policy
+    fees = {fee.chan_id: fee for fee in client.fee_report().channel_fees}
+    for chan_id, fee in fees.items():
+        if chan_id in policies:  # feereport is the node's own word on fees; the graph may lag a gossip round
+            base = policies[chan_id]
+            policies[chan_id] = Policy(
+                **{
+                    **base.to_dict(),
+                    "base_fee_msat": fee.base_fee_msat,
+                    "fee_rate_ppm": fee.fee_rate_ppm,
+                    "inbound_base_fee_msat": fee.inbound_base_fee_msat,
+                    "inbound_fee_rate_ppm": fee.inbound_fee_rate_ppm,
+                }
+            )
+    return NodeReadout(
+        info=info,
+        channels=client.list_channels(),
+        policies=policies,
+        node=node,
+        peers=client.list_peers(),
+        forwards=client.forwarding_history(start=now - window, end=now),
+        read_at=now,
+    )
+
+
+def sync_node(*, factory: DataSourceFactory | None = None, now: datetime | None = None) -> SyncReport:
+    now = now or timezone.now()
+    factory = factory or DataSourceFactory(actor="sync-channels")
+    answer = factory.call(Capability.CHANNELS, lambda client: read_node(client, now=now))
+    return store_readout(answer.value, source_name=answer.source.name)
+
+
+def _opened_at(chan_id: int, *, tip: int, now: datetime) -> datetime | None:
+    height = chan_id >> BLOCK_SHIFT
+    if not 0 < height <= tip:
+        return None
+    return now - timedelta(seconds=(tip - height) * SECONDS_PER_BLOCK)
+
+
+@transaction.atomic
+def store_readout(readout: NodeReadout, *, source_name: str) -> SyncReport:
+    ours = _our_node(readout)
+    peer_nodes = _peers(readout)
+    seen = []
+    for lnd_channel in readout.channels:
+        policy = readout.policies.get(lnd_channel.chan_id)
+        if policy is None:
+            logger.warning("sync: channel %s has no policy of ours in the graph yet; skipped", lnd_channel.chan_id)
+            continue
+        _store_channel(lnd_channel, policy, peer_nodes[lnd_channel.remote_pubkey], readout)
+        seen.append(lnd_channel.chan_id)
+    closed = Channel.objects.filter(closed_at__isnull=True).exclude(chan_id__in=seen).update(closed_at=readout.read_at)
+    activity_rows = _store_activity(readout)
+    logger.info(
+        "sync from %s: %d channels of %s, %d closed, %d activity rows",
+        source_name,
+        len(seen),
+        ours.alias or ours.pubkey[:12],
+        closed,
+        activity_rows,
+    )
+    return SyncReport(source=source_name, channels=len(seen), closed=closed, activity_rows=activity_rows)
+
+
+def _our_node(readout: NodeReadout) -> Node:
+    Node.objects.filter(is_ours=True).exclude(pubkey=readout.info.identity_pubkey).update(is_ours=False)
+    node, _ = Node.objects.update_or_create(
+        pubkey=readout.info.identity_pubkey, defaults={"alias": readout.info.alias[:64], "is_ours": True}
+    )
+    return node
+
+
+def _peers(readout: NodeReadout) -> dict[str, Node]:
+    flaps = {peer.pub_key: peer.flap_count for peer in readout.peers}
+    nodes = {}
+    for pubkey in {channel.remote_pubkey for channel in readout.channels}:
+        node, _ = Node.objects.get_or_create(pubkey=pubkey)
+        node.flap_count = flaps.get(pubkey)
+        node.save(update_fields=["flap_count", "updated_at"])
+        nodes[pubkey] = node
+    return nodes
+
+
+def _store_channel(lnd_channel: LndChannel, policy: Policy, peer: Node, readout: NodeReadout) -> None:
+    channel = Channel.objects.filter(chan_id=lnd_channel.chan_id).first() or Channel(chan_id=lnd_channel.chan_id)
+    channel.chan_point = lnd_channel.channel_point
+    channel.peer = peer
+    channel.capacity_sat = lnd_channel.capacity_sat
+    channel.local_balance_sat = lnd_channel.local_balance_sat
+    channel.remote_balance_sat = lnd_channel.remote_balance_sat
+    channel.pending_htlc_count = len(lnd_channel.pending_htlcs)
+    channel.pending_outgoing_sat = lnd_channel.pending_outgoing_sat
+    channel.pending_incoming_sat = lnd_channel.pending_incoming_sat
+    channel.active, channel.private = lnd_channel.active, lnd_channel.private
+    channel.uptime_s, channel.lifetime_s = lnd_channel.uptime_s, lnd_channel.lifetime_s
+    channel.opened_at = channel.opened_at or _opened_at(
+        lnd_channel.chan_id, tip=readout.info.block_height, now=readout.read_at
+    )
+    channel.closed_at = None
+    channel.set_policy(policy)
+    channel.synced_at = readout.read_at
+    channel.save()
+
+
+def _day(timestamp_ns: int) -> datetime:
+    moment = datetime.fromtimestamp(timestamp_ns / 1e9, tz=UTC)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _store_activity(readout: NodeReadout) -> int:
+    """Daily aggregates of the window, recomputed from the forwards LND reports (so a rerun is idempotent)."""
+    ids = dict(
+        Channel.objects.filter(
+            chan_id__in={f.chan_id_in for f in readout.forwards} | {f.chan_id_out for f in readout.forwards}
+        ).values_list("chan_id", "id")
+    )
+    buckets: dict[tuple[int, datetime], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for forward in readout.forwards:
+        day = _day(forward.timestamp_ns)
+        if forward.chan_id_in in ids:
+            bucket = buckets[(ids[forward.chan_id_in], day)]
+            bucket["forwards_in_count"] += 1
+            bucket["amount_in_msat"] += forward.amt_in_msat
+        if forward.chan_id_out in ids:
+            bucket = buckets[(ids[forward.chan_id_out], day)]
+            bucket["forwards_out_count"] += 1
+            bucket["amount_out_msat"] += forward.amt_out_msat
+            bucket["fees_earned_msat"] += forward.fee_msat
+    rows = [
+        ChannelActivity(channel_id=channel_id, period_start=day, period_end=day + timedelta(days=1), **counts)
+        for (channel_id, day), counts in buckets.items()
+    ]
+    ChannelActivity.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["channel", "period_start"],
+        update_fields=[
+            "period_end",
+            "forwards_in_count",
+            "forwards_out_count",
+            "amount_in_msat",
+            "amount_out_msat",
+            "fees_earned_msat",
+        ],
+    )
+    return len(rows)
