@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -140,7 +140,11 @@ def secret_create(
     secret = Secret(name=name)
     _describe(secret, kind, value, secret_type, permissions, expires_at)
     _seal_into(secret, value)
-    secret.save()
+    try:
+        with transaction.atomic():
+            secret.save()
+    except IntegrityError:  # another request stored the same name between the check above and here
+        raise SecretConflict(f"a secret named '{name}' exists already: rotate it to store a new value") from None
     _record(AccessEvent.Operation.CREATE, actor=actor, secret=secret, ip=ip)
     logger.info("vault: %s created %s (%s)", actor, _label(secret), secret.fingerprint[:12])
     return secret
@@ -201,6 +205,10 @@ def secret_rotate(
     _describe(new, old.kind, value, old.secret_type, old.permissions, None)
     _seal_into(new, value)
     new.save()
+    # Whatever used the old version uses the new one from now on (through the relations' names, so the vault
+    # does not import the apps that hold references to it).
+    old.sources_authenticated.update(credential=new)
+    old.sources_pinned.update(tls_certificate=new)
     now = timezone.now()
     old.revoked_at = now + (grace or timedelta(0))
     old.save(update_fields=["revoked_at"])

@@ -3,21 +3,20 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse
 from rest_framework import serializers, status, viewsets
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from auth_vault.models import Secret
 from daznode.api import RoleDeclaredMixin
-from daznode.roles import Role
+from daznode.roles import Role, user_has_role
 from sources.health import system_health
 from sources.models import GraphSnapshot, Source
 
 
 class SourceSerializer(serializers.ModelSerializer):
     credential = serializers.PrimaryKeyRelatedField(queryset=Secret.objects.all(), allow_null=True, required=False)
-    tls_certificate = serializers.PrimaryKeyRelatedField(
-        queryset=Secret.objects.filter(kind=Secret.Kind.TLS_CERT), allow_null=True, required=False
-    )
+    tls_certificate = serializers.PrimaryKeyRelatedField(queryset=Secret.objects.all(), allow_null=True, required=False)
 
     class Meta:
         model = Source
@@ -46,7 +45,27 @@ class SourceSerializer(serializers.ModelSerializer):
     def _current_values(self) -> dict:
         if self.instance is None:
             return {}
-        return {field: getattr(self.instance, field) for field in ("name", "kind", "url", "priority", "enabled")}
+        fields = ("name", "kind", "url", "priority", "enabled", "credential", "tls_certificate")
+        return {field: getattr(self.instance, field) for field in fields}
+
+
+SENSITIVE_FIELDS = ("credential", "tls_certificate", "url")
+
+
+def _refuse_credential_moves(request, instance: Source | None, data: dict) -> None:
+    """Choosing which secret a source sends, or where it sends it, is the vault's business: admins only.
+
+    Otherwise an operator, who may not read the vault, could point a source holding the node's macaroon at a
+    server of their own and receive it at the next health check.
+    """
+    if user_has_role(request.user, Role.ADMIN):
+        return
+    has_secret = instance is not None and (instance.credential_id or instance.tls_certificate_id)
+    touched = [name for name in SENSITIVE_FIELDS if name in data]
+    if data.get("credential") is not None or data.get("tls_certificate") is not None or (has_secret and touched):
+        raise PermissionDenied(
+            "Changing a source's credential or certificate, or the URL it sends them to, needs the admin role."
+        )
 
 
 class SourceViewSet(RoleDeclaredMixin, viewsets.ModelViewSet):
@@ -59,6 +78,14 @@ class SourceViewSet(RoleDeclaredMixin, viewsets.ModelViewSet):
     }
     queryset = Source.objects.select_related("credential", "tls_certificate")
     serializer_class = SourceSerializer
+
+    def perform_create(self, serializer):
+        _refuse_credential_moves(self.request, None, serializer.validated_data)
+        serializer.save()
+
+    def perform_update(self, serializer):
+        _refuse_credential_moves(self.request, serializer.instance, serializer.validated_data)
+        serializer.save()
 
 
 class SystemHealthView(RoleDeclaredMixin, APIView):

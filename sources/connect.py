@@ -68,10 +68,20 @@ def kind_capabilities(kind: str) -> frozenset[Capability]:
 def _credential(source: Source, *, actor: str, required: frozenset[str] = frozenset()) -> bytes:
     if source.credential is None:
         raise AuthenticationError("no credential configured", source=source.name)
+    expected = Source.CREDENTIAL_KINDS.get(source.kind)
+    if source.credential.kind != expected:  # a key never travels to a source of another kind
+        raise AuthenticationError(f"the credential is a {source.credential.kind}, not a {expected}", source=source.name)
     try:
         return secret_get(source.credential, actor=actor, required=set(required))
     except VaultError as exc:
         raise AuthenticationError(f"credential unusable: {exc}", source=source.name) from None
+
+
+def _text_credential(source: Source, *, actor: str) -> str:
+    try:
+        return _credential(source, actor=actor).decode()
+    except UnicodeDecodeError:
+        raise AuthenticationError("the credential is not a text key", source=source.name) from None
 
 
 def _certificate(source: Source, *, actor: str) -> bytes | None:
@@ -96,12 +106,12 @@ def client_for(source: Source, *, actor: str = "system") -> DataSourceInterface:
     if source.kind == Source.Kind.LNBITS:
         from sources.clients.lnbits import LnbitsClient
 
-        api_key = _credential(source, actor=actor).decode()
+        api_key = _text_credential(source, actor=actor)
         return LnbitsClient(url=source.url, api_key=api_key, **common)
     if source.kind == Source.Kind.MCP:
         from sources.clients.mcp import McpClient
 
-        return McpClient(url=source.url, api_key=_credential(source, actor=actor).decode(), **common)
+        return McpClient(url=source.url, api_key=_text_credential(source, actor=actor), **common)
     if source.kind == Source.Kind.PUBLIC_GRAPH:
         return PublicGraphClient(url=source.url, **common)
     return FileGraphSource(path=Path(source.url), name=source.name)

@@ -54,7 +54,15 @@ class Source(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    # The vault entry each kind sends, and where: a key must never travel to a source of another kind.
+    CREDENTIAL_KINDS = {
+        Kind.LND: "macaroon",
+        Kind.LNBITS: "lnbits_key",
+        Kind.MCP: "api_key",
+    }
+
     def clean(self) -> None:
+        self._clean_credentials()
         if self.kind == self.Kind.FILE:
             if not self.url.strip():
                 raise ValidationError({"url": "A file source needs the path of a describegraph JSON file."})
@@ -63,6 +71,19 @@ class Source(models.Model):
             NETWORK_URL(self.url)
         except ValidationError:
             raise ValidationError({"url": "Enter an http:// or https:// URL."}) from None
+
+    def _clean_credentials(self) -> None:
+        expected = self.CREDENTIAL_KINDS.get(self.kind)
+        if self.credential is not None and self.credential.kind != expected:
+            needed = f"a {expected} secret" if expected else "no credential"
+            raise ValidationError(
+                {
+                    "credential": f"a {self.get_kind_display()} source takes {needed}, "
+                    f"not a {self.credential.get_kind_display()}."
+                }
+            )
+        if self.tls_certificate is not None and self.tls_certificate.kind != "tls_cert":
+            raise ValidationError({"tls_certificate": "Choose a TLS certificate from the vault."})
 
     def latest_check(self) -> "HealthCheck | None":
         return self.health_checks.order_by("-checked_at").first()

@@ -326,3 +326,27 @@ def test_a_macaroon_is_checked_against_exact_lnd_permissions():
 def test_custom_permissions_must_be_known():
     with pytest.raises(SecretInputError, match="unknown permission\\(s\\): sudo"):
         store(name="k", kind=Secret.Kind.API_KEY, value=b"an-api-key-1234", permissions=["read", "sudo"])
+
+
+@pytest.mark.django_db
+def test_rotation_moves_the_sources_that_used_the_old_version():
+    from sources.models import Source
+
+    old = store()
+    source = Source.objects.create(name="umbrel", kind="lnd", url="https://umbrel.local:8080", credential=old)
+    new = services.secret_rotate(old, value=ADMIN_MACAROON, actor="alice")
+    source.refresh_from_db()
+    assert source.credential == new
+
+
+def test_a_time_before_caveat_without_an_offset_is_read_as_utc():
+    from auth_vault.macaroons import Macaroon
+
+    macaroon = Macaroon(
+        location="lnd",
+        identifier=b"",
+        caveats=["time-before 2030-01-01T00:00:00"],
+        permissions=frozenset(),
+        signature=b"",
+    )
+    assert macaroon.expires_at == datetime(2030, 1, 1, tzinfo=UTC)

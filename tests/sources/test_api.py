@@ -7,6 +7,7 @@ from auth_vault import services
 from auth_vault.models import Secret
 from daznode.roles import Role, user_set_role
 from sources.models import Source
+from tests.auth_vault.fixtures import ADMIN_MACAROON
 
 
 @pytest.fixture
@@ -18,8 +19,15 @@ def api(client, db):
     return client
 
 
-def test_an_operator_adds_an_lnd_source_with_its_vault_credential(api):
-    secret = services.secret_create(name="mac", kind=Secret.Kind.API_KEY, value=b"an-api-key-1234", actor="t")
+def as_admin(client):
+    root = get_user_model().objects.create_superuser("root", "", "a-long-test-password-1")
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {AccessToken.for_user(root)}"
+    return client
+
+
+def test_an_admin_adds_an_lnd_source_with_its_vault_credential(api):
+    api = as_admin(api)
+    secret = services.secret_create(name="mac", kind=Secret.Kind.MACAROON, value=ADMIN_MACAROON, actor="t")
     response = api.post(
         "/api/v1/sources",
         {"name": "umbrel", "kind": "lnd", "url": "https://umbrel.local:8080", "credential": secret.pk, "priority": 10},
@@ -66,3 +74,56 @@ def test_a_tls_certificate_must_be_a_certificate(api):
     )
     assert response.status_code == 400
     assert "tls_certificate" in response.json()
+
+
+@pytest.fixture
+def credentialed(db):
+    secret = services.secret_create(name="mac", kind=Secret.Kind.MACAROON, value=ADMIN_MACAROON, actor="t")
+    return Source.objects.create(
+        name="umbrel", kind=Source.Kind.LND, url="https://umbrel.local:8080", credential=secret
+    )
+
+
+@pytest.mark.parametrize(
+    "change", [{"url": "http://attacker.example:9999"}, {"tls_certificate": None}, {"credential": None}]
+)
+def test_an_operator_cannot_move_a_sources_secret_or_where_it_goes(api, credentialed, change):
+    response = api.patch(f"/api/v1/sources/{credentialed.pk}", change, content_type="application/json")
+    assert response.status_code == 403
+    assert "needs the admin role" in response.json()["detail"]
+    credentialed.refresh_from_db()
+    assert (credentialed.url, credentialed.credential_id) == ("https://umbrel.local:8080", credentialed.credential_id)
+
+
+def test_an_operator_cannot_give_a_new_source_a_secret_but_may_tune_one(api, credentialed):
+    response = api.post(
+        "/api/v1/sources",
+        {"name": "x", "kind": "lnd", "url": "https://x.example", "credential": credentialed.credential_id},
+        content_type="application/json",
+    )
+    assert response.status_code == 403
+    assert (
+        api.patch(
+            f"/api/v1/sources/{credentialed.pk}", {"priority": 3, "enabled": False}, content_type="application/json"
+        ).status_code
+        == 200
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "url"),
+    [
+        ("mcp", "https://other.example"),
+        ("lnbits", "https://lnbits.example"),
+        ("public_graph", "https://graph.example/g.json"),
+    ],
+)
+def test_a_credential_only_goes_to_a_source_of_its_kind(api, credentialed, kind, url):
+    api = as_admin(api)
+    response = api.post(
+        "/api/v1/sources",
+        {"name": "other", "kind": kind, "url": url, "credential": credentialed.credential_id},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "credential" in response.json()

@@ -133,3 +133,17 @@ def test_the_check_task_survives_every_source_being_down(tmp_path):
     file_source(tmp_path / "missing.json")
     assert check_sources() == 0
     assert HealthCheck.objects.filter(ok=False).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_credential_of_the_wrong_kind_is_never_sent_and_the_other_checks_go_on(graph_file):
+    from auth_vault.services import secret_create
+    from tests.auth_vault.fixtures import ADMIN_MACAROON
+
+    macaroon = secret_create(name="mac", kind="macaroon", value=ADMIN_MACAROON, actor="t")
+    # Written straight to the database, as a row from before the kind check would be.
+    Source.objects.create(name="mislabelled", kind=Source.Kind.MCP, url="http://127.0.0.1:9", credential=macaroon)
+    file_source(graph_file)
+    checks = {check.source.name: check for check in HealthCheckManager().check_all()}
+    assert "the credential is a macaroon, not a api_key" in checks["mislabelled"].error
+    assert checks["graph-file"].ok
