@@ -8,7 +8,7 @@ Op {entity = 1, repeated actions = 2}. Nothing here verifies the signature: only
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 FIELD_EOS, FIELD_LOCATION, FIELD_IDENTIFIER, FIELD_VID, FIELD_SIGNATURE = 0, 1, 2, 4, 6
 LND_ID_VERSION = 3
@@ -38,9 +38,11 @@ class Macaroon:
         for caveat in self.caveats:
             if caveat.startswith("time-before "):
                 try:
-                    times.append(datetime.fromisoformat(caveat.removeprefix("time-before ").strip()))
+                    moment = datetime.fromisoformat(caveat.removeprefix("time-before ").strip())
                 except ValueError:
                     continue
+                # LND writes UTC with a Z; a caveat without an offset is read as UTC rather than refused.
+                times.append(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
         return min(times, default=None)
 
     def excess_over(self, needed: frozenset[str] = FEE_MANAGER_PERMISSIONS) -> list[str]:

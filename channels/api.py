@@ -100,7 +100,7 @@ class ChannelScoreHistoryView(RoleDeclaredMixin, generics.ListAPIView):
 
     def get_queryset(self):
         chan_id = self.kwargs["chan_id"]
-        if not chan_id.isdigit():
+        if not (chan_id.isascii() and chan_id.isdigit()):
             raise ValidationError({"chan_id": "a channel id is a whole number"})
         channel = get_object_or_404(Channel, chan_id=int(chan_id))
         return channel.scores.order_by("-computed_at", "-id")

@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from channels.models import Channel, ChannelActivity, Node
 from channels.policy import Policy
-from sources.clients.lnd import LndChannel, LndForward, LndInfo, LndNodeInfo, LndPeer
+from sources.clients.errors import SourceError
+from sources.clients.lnd import LndChannel, LndChannelFee, LndForward, LndInfo, LndNodeInfo, LndPeer
 from sources.factory import DataSourceFactory
 from sources.interface import Capability
 
@@ -30,7 +31,8 @@ BLOCK_SHIFT = 40  # a short channel id is block height << 40 | tx index << 16 | 
 class NodeReadout:
     info: LndInfo
     channels: list[LndChannel]
-    policies: dict[int, Policy]  # our side, by chan_id
+    policies: dict[int, Policy]  # our side as the graph shows it, by chan_id (announced channels only)
+    fees: dict[int, LndChannelFee]  # every channel's fees, by chan_id (feereport covers unannounced ones too)
     node: LndNodeInfo
     peers: list[LndPeer]
     forwards: list[LndForward]
@@ -70,6 +72,7 @@ def read_node(client, *, now: datetime, window: timedelta = ACTIVITY_WINDOW) -> 
         info=info,
         channels=client.list_channels(),
         policies=policies,
+        fees=fees,
         node=node,
         peers=client.list_peers(),
         forwards=client.forwarding_history(start=now - window, end=now),
@@ -77,11 +80,17 @@ def read_node(client, *, now: datetime, window: timedelta = ACTIVITY_WINDOW) -> 
     )
 
 
-def sync_node(*, factory: DataSourceFactory | None = None, now: datetime | None = None) -> SyncReport:
+class OtherNode(SourceError):
+    """The source that answered is another node than ours: syncing it would close all our channels."""
+
+
+def sync_node(
+    *, factory: DataSourceFactory | None = None, now: datetime | None = None, adopt_node: bool = False
+) -> SyncReport:
     now = now or timezone.now()
     factory = factory or DataSourceFactory(actor="sync-channels")
     answer = factory.call(Capability.CHANNELS, lambda client: read_node(client, now=now))
-    return store_readout(answer.value, source_name=answer.source.name)
+    return store_readout(answer.value, source_name=answer.source.name, adopt_node=adopt_node)
 
 
 def _opened_at(chan_id: int, *, tip: int, now: datetime) -> datetime | None:
@@ -91,18 +100,32 @@ def _opened_at(chan_id: int, *, tip: int, now: datetime) -> datetime | None:
     return now - timedelta(seconds=(tip - height) * SECONDS_PER_BLOCK)
 
 
+def _refuse_another_node(readout: NodeReadout, source_name: str) -> None:
+    current = Node.objects.filter(is_ours=True).exclude(pubkey=readout.info.identity_pubkey).first()
+    if current is not None and Channel.objects.filter(closed_at__isnull=True).exists():
+        raise OtherNode(
+            f"it is node {readout.info.identity_pubkey[:16]}…, but our node is {current.pubkey[:16]}… "
+            f"({current.alias}) with open channels; disable one of the LND sources, or, if you moved to a new "
+            f"node, run sync_channels --adopt-node",
+            source=source_name,
+        )
+
+
 @transaction.atomic
-def store_readout(readout: NodeReadout, *, source_name: str) -> SyncReport:
+def store_readout(readout: NodeReadout, *, source_name: str, adopt_node: bool = False) -> SyncReport:
+    if not adopt_node:
+        _refuse_another_node(readout, source_name)
     ours = _our_node(readout)
     peer_nodes = _peers(readout)
-    seen = []
+    seen = [lnd_channel.chan_id for lnd_channel in readout.channels]  # listed means open, announced or not
     for lnd_channel in readout.channels:
-        policy = readout.policies.get(lnd_channel.chan_id)
+        policy = readout.policies.get(lnd_channel.chan_id) or _known_policy(lnd_channel, readout)
         if policy is None:
-            logger.warning("sync: channel %s has no policy of ours in the graph yet; skipped", lnd_channel.chan_id)
+            logger.warning(
+                "sync: channel %s is not in the graph yet (unannounced); stored once it is", lnd_channel.chan_id
+            )
             continue
         _store_channel(lnd_channel, policy, peer_nodes[lnd_channel.remote_pubkey], readout)
-        seen.append(lnd_channel.chan_id)
     closed = Channel.objects.filter(closed_at__isnull=True).exclude(chan_id__in=seen).update(closed_at=readout.read_at)
     activity_rows = _store_activity(readout)
     logger.info(
@@ -114,6 +137,24 @@ def store_readout(readout: NodeReadout, *, source_name: str) -> SyncReport:
         activity_rows,
     )
     return SyncReport(source=source_name, channels=len(seen), closed=closed, activity_rows=activity_rows)
+
+
+def _known_policy(lnd_channel: LndChannel, readout: NodeReadout) -> Policy | None:
+    """For a channel the graph does not show (private, or not announced yet): the policy we stored before, with
+    today's fees from feereport; None when we never saw its time lock delta and HTLC limits."""
+    stored = Channel.objects.filter(chan_id=lnd_channel.chan_id).first()
+    if stored is None:
+        return None
+    fee = readout.fees.get(lnd_channel.chan_id)
+    if fee is None:
+        return stored.policy()
+    fees = {
+        "base_fee_msat": fee.base_fee_msat,
+        "fee_rate_ppm": fee.fee_rate_ppm,
+        "inbound_base_fee_msat": fee.inbound_base_fee_msat,
+        "inbound_fee_rate_ppm": fee.inbound_fee_rate_ppm,
+    }
+    return Policy(**{**stored.policy().to_dict(), **fees})
 
 
 def _our_node(readout: NodeReadout) -> Node:

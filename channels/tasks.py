@@ -1,11 +1,12 @@
 """Periodic and chained work on channels: analyse a new snapshot, sync our node, score our channels."""
 
 from celery import shared_task
-from django.db import DatabaseError
+from django.db import OperationalError
 
 from sources.clients.errors import SourceError
 
-RETRY = {"autoretry_for": (DatabaseError,), "retry_backoff": True, "retry_jitter": True, "max_retries": 5}
+# Transient database trouble only (a lost connection, a locked SQLite): a constraint violation will not heal.
+RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "retry_jitter": True, "max_retries": 5}
 
 
 @shared_task(**RETRY)

@@ -80,7 +80,10 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(text)
     if seconds <= 0:
         raise ValueError(text)
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(text) from None
 
 
 def env_duration(name: str, default: timedelta) -> timedelta:

@@ -26,10 +26,16 @@ class GraphSummary:
     edge_count: int
 
 
+INT64_MAX = 2**63 - 1
+
+
 def _is_int(value) -> bool:
+    """A non-negative integer that fits in int64, as a number or as LND's decimal string."""
     if isinstance(value, bool):
         return False
-    return isinstance(value, int) or (isinstance(value, str) and value.isdigit())
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    return isinstance(value, int) and 0 <= value <= INT64_MAX
 
 
 def validate_describegraph(document, *, source: str = "") -> GraphSummary:
@@ -43,6 +49,9 @@ def validate_describegraph(document, *, source: str = "") -> GraphSummary:
     for index, node in enumerate(nodes):
         if not isinstance(node, dict) or not isinstance(node.get("pub_key"), str) or not PUBKEY.match(node["pub_key"]):
             raise ContractViolation("not a node public key", source=source, field=f"nodes[{index}].pub_key")
+        if not isinstance(node.get("alias", ""), str):
+            raise ContractViolation("not a string", source=source, field=f"nodes[{index}].alias")
+
     for index, edge in enumerate(edges):
         _validate_edge(edge, f"edges[{index}]", source)
     return GraphSummary(node_count=len(nodes), edge_count=len(edges))

@@ -2,12 +2,13 @@
 
 from celery import chain, shared_task, signature
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import OperationalError
 from django.utils import timezone
 
 from sources.models import GraphSnapshot, HealthCheck
 
-RETRY = {"autoretry_for": (DatabaseError,), "retry_backoff": True, "retry_jitter": True, "max_retries": 5}
+# Transient database trouble only (a lost connection, a locked SQLite): a constraint violation will not heal.
+RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "retry_jitter": True, "max_retries": 5}
 
 
 @shared_task(**RETRY)

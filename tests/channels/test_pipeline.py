@@ -88,6 +88,7 @@ def test_the_api_lists_channels_with_their_latest_score_and_history(pipeline, ap
     assert history.json()["count"] == 2
     assert api.get("/api/v1/channels/123/scores").status_code == 404
     assert api.get("/api/v1/channels/not-a-number/scores").status_code == 400
+    assert api.get("/api/v1/channels/\u00b2/scores").status_code == 400
     assert api.get("/api/v1/channels?include_closed=maybe").status_code == 400
 
 

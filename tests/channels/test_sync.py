@@ -6,7 +6,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from channels.models import Channel, ChannelActivity, Node
-from channels.sync import read_node, store_readout, sync_node
+from channels.sync import OtherNode, read_node, store_readout, sync_node
 from sources.clients.lnd import LndClient
 from sources.demo import simulated_node_register
 from sources.factory import AllSourcesFailed
@@ -77,3 +77,30 @@ def test_when_lnd_is_down_nothing_changes(sim, registered):
     finally:
         sim.faults.clear()
     assert list(Channel.objects.order_by("id").values_list("chan_id", "local_balance_sat", "synced_at")) == snapshot
+
+
+def test_a_listed_channel_missing_from_the_graph_stays_open(sim, registered):
+    sync_node()
+    now = timezone.now()
+    with LndClient(url=sim.url, macaroon=sim.admin_macaroon) as client:
+        readout = read_node(client, now=now)
+    private = readout.channels[0]
+    without = {k: v for k, v in readout.policies.items() if k != private.chan_id}
+    store_readout(dataclasses.replace(readout, policies=without), source_name="sim")
+    channel = Channel.objects.get(chan_id=private.chan_id)
+    assert channel.closed_at is None, "listed by LND means open, announced or not"
+    assert channel.synced_at == now
+    assert channel.fee_rate_ppm == readout.fees[private.chan_id].fee_rate_ppm
+
+
+def test_another_node_answering_is_refused_unless_adopted(sim, registered):
+    sync_node()
+    open_before = Channel.objects.filter(closed_at__isnull=True).count()
+    with start_simulator(seed=99, node_count=300) as other:
+        with LndClient(url=other.url, macaroon=other.admin_macaroon) as client:
+            readout = read_node(client, now=timezone.now())
+    with pytest.raises(OtherNode, match="run sync_channels --adopt-node"):
+        store_readout(readout, source_name="other")
+    assert Channel.objects.filter(closed_at__isnull=True).count() == open_before
+    store_readout(readout, source_name="other", adopt_node=True)
+    assert Node.objects.get(is_ours=True).pubkey == other.node.pubkey

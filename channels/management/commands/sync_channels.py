@@ -7,9 +7,16 @@ from sources.clients.errors import SourceError
 class Command(BaseCommand):
     help = "Copy our node's channels, policies, peers and the last 30 days of forwards from LND."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--adopt-node",
+            action="store_true",
+            help="The LND source is a new node of ours: make it ours and close the old node's channels",
+        )
+
+    def handle(self, *args, adopt_node: bool, **options):
         try:
-            report = sync_node()
+            report = sync_node(adopt_node=adopt_node)
         except SourceError as exc:
             raise CommandError(f"sync failed, nothing changed: {exc}") from None
         self.stdout.write(
