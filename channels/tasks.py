@@ -49,4 +49,6 @@ def score_channels() -> dict:
 def sync_and_score() -> dict:
     """Balances and forwards change between graph refreshes: sync, then score, on their own schedule."""
     synced = sync_channels()
+    if not synced["synced"]:  # scoring would judge the previous balances as if they were today's
+        return {**synced, "scored": 0, "reason": "not scored: the sync failed"}
     return {**synced, **score_channels()}

@@ -104,3 +104,16 @@ def test_another_node_answering_is_refused_unless_adopted(sim, registered):
     assert Channel.objects.filter(closed_at__isnull=True).count() == open_before
     store_readout(readout, source_name="other", adopt_node=True)
     assert Node.objects.get(is_ours=True).pubkey == other.node.pubkey
+
+
+def test_the_hourly_task_does_not_score_when_the_sync_fails(sim, registered):
+    from channels.models import ChannelScore
+    from channels.tasks import sync_and_score
+
+    sim.faults.inject("drop", count=1000)
+    try:
+        result = sync_and_score()
+    finally:
+        sim.faults.clear()
+    assert (result["synced"], result["scored"]) == (False, 0)
+    assert not ChannelScore.objects.exists()
