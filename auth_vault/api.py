@@ -1,10 +1,11 @@
 """Vault endpoints (admin role): list metadata, create, rotate, revoke. Values go in, never out."""
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.shortcuts import get_object_or_404
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 
 from auth_vault import services
@@ -83,8 +84,20 @@ class SecretRevokeSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=400, required=False, default="")
 
 
-def _input_error(exc: Exception) -> ValidationError:
-    return ValidationError({"value": [str(exc)]})
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+@contextmanager
+def vault_errors_as_answers():
+    """A value that is not what its kind says is a 400 on the value; a name already taken is a 409."""
+    try:
+        yield
+    except SecretInputError as exc:
+        raise ValidationError({"value": [str(exc)]}) from None
+    except services.SecretConflict as exc:
+        raise Conflict(str(exc)) from None
 
 
 class SecretListCreateView(RoleDeclaredMixin, generics.ListCreateAPIView):
@@ -98,7 +111,7 @@ class SecretListCreateView(RoleDeclaredMixin, generics.ListCreateAPIView):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
+        with vault_errors_as_answers():
             secret = services.secret_create(
                 name=data["name"],
                 kind=data["kind"],
@@ -109,10 +122,6 @@ class SecretListCreateView(RoleDeclaredMixin, generics.ListCreateAPIView):
                 actor=request.user.get_username(),
                 ip=client_ip(request),
             )
-        except SecretInputError as exc:
-            raise _input_error(exc) from None
-        except services.SecretConflict as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(SecretSerializer(secret).data, status=status.HTTP_201_CREATED)
 
 
@@ -125,7 +134,7 @@ class SecretRotateView(RoleDeclaredMixin, generics.GenericAPIView):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         grace = serializer.validated_data["grace_seconds"]
-        try:
+        with vault_errors_as_answers():
             new = services.secret_rotate(
                 secret,
                 value=serializer.validated_value(),
@@ -133,10 +142,6 @@ class SecretRotateView(RoleDeclaredMixin, generics.GenericAPIView):
                 grace=timedelta(seconds=grace),
                 ip=client_ip(request),
             )
-        except SecretInputError as exc:
-            raise _input_error(exc) from None
-        except services.SecretConflict as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(SecretSerializer(new).data, status=status.HTTP_201_CREATED)
 
 
