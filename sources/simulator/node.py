@@ -353,8 +353,13 @@ class SimulatedNode:
 
     # -- writes -----------------------------------------------------------------------------------------------
 
-    def update_channel_policy(self, update: PolicyUpdate, *, refused: dict[str, str] | None = None) -> dict:
-        """Apply `update` to our side of the targeted channels; `refused` (chan point -> reason) fail on purpose."""
+    def update_channel_policy(
+        self, update: PolicyUpdate, *, refused: dict[str, str] | None = None, ignored: frozenset[str] = frozenset()
+    ) -> dict:
+        """Apply `update` to our side of the targeted channels; `refused` (chan point -> reason) fail on purpose.
+
+        Channels in `ignored` pass LND's checks and are reported as updated, but keep their policy.
+        """
         validate_policy_update(update)
         refused = refused or {}
         with self._lock:
@@ -373,7 +378,7 @@ class SimulatedNode:
                 problem = policy_refusal(channel, self.our_policy(channel.chan_id), update, refused)
                 if problem:
                     failures.append(lndjson.failed_update(channel.chan_point, reason=problem[0], error=problem[1]))
-                else:
+                elif channel.chan_point not in ignored:
                     self._apply(channel, update)
             self._graph_json = None
             return {"failed_updates": failures}

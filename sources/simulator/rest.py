@@ -29,6 +29,7 @@ class Request:
     body: dict[str, Any]
     params: dict[str, str]
     policy_failures: dict[str, str] = field(default_factory=dict)  # injected: chan point -> failure reason
+    ignored_updates: frozenset[str] = frozenset()  # injected: chan points whose updates are acknowledged, not applied
 
 
 Handler = Callable[[SimulatedNode, Request], dict | bytes]
@@ -188,7 +189,9 @@ def forwarding_history(node: SimulatedNode, request: Request) -> dict:
 
 
 def update_channel_policy(node: SimulatedNode, request: Request) -> dict:
-    return node.update_channel_policy(parse_policy_update(request.body), refused=request.policy_failures)
+    return node.update_channel_policy(
+        parse_policy_update(request.body), refused=request.policy_failures, ignored=request.ignored_updates
+    )
 
 
 def parse_policy_update(body: dict) -> PolicyUpdate:

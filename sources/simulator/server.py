@@ -2,8 +2,9 @@
 
 Order of work per request, as with grpc-gateway in front of LND: injected faults first (they stand for the
 network and proxies), then routing (404 / 501 before any authentication), body decoding (400), the macaroon
-(500 with LND's message), and finally the node. /_simulator/faults is never subject to faults, so that a test
-can always clear them.
+(500 with LND's message), and finally the node. A hang after apply is the one fault that comes after the node:
+the request is carried out, then the answer never comes. /_simulator/faults is never subject to faults, so that
+a test can always clear them.
 """
 
 import contextlib
@@ -46,6 +47,8 @@ GRPC_UNIMPLEMENTED, GRPC_INTERNAL, GRPC_UNAVAILABLE = 12, 13, 14
 # grpc-gateway's runtime.HTTPStatusFromCode for the codes LND uses.
 HTTP_STATUS_BY_GRPC_CODE = {2: 500, 3: 400, 4: 504, 5: 404, 7: 403, 12: 501, 13: 500, 14: 503, 16: 401}
 HANDSHAKE_TIMEOUT_S = 10
+FAULTS_INSTEAD_OF_HANDLING = frozenset({FaultKind.UNAVAILABLE, FaultKind.HTML, FaultKind.DROP, FaultKind.HANG})
+HANGS = frozenset({FaultKind.HANG, FaultKind.HANG_AFTER_APPLY})
 SHUTDOWN_POLL_S = 0.05  # how soon stop() is noticed; the default half second adds up over a test suite
 IDLE_CONNECTION_TIMEOUT_S = 120
 HTML_ERROR_PAGE = (  # what nginx answers when the upstream LND is down or slow
@@ -111,10 +114,13 @@ class LndRestHandler(BaseHTTPRequestHandler):
             self._send(400, _json(lndjson.rpc_status(GRPC_INVALID_ARGUMENT, "malformed request body framing")))
             return
         fault = None if url.path.startswith("/_simulator/") else self._take_fault(url.path)
-        if fault and fault.kind in (FaultKind.UNAVAILABLE, FaultKind.HTML, FaultKind.DROP, FaultKind.HANG):
+        if fault and fault.kind in FAULTS_INSTEAD_OF_HANDLING:
             self._suffer(fault)
             return
         status, payload = self._dispatch(url.path, parse_qs(url.query), raw_body)
+        if fault and fault.kind == FaultKind.HANG_AFTER_APPLY:
+            self._suffer(fault)  # the node has done the work; only the answer is lost
+            return
         self._send(status, payload, fault=fault)
 
     def _read_body(self) -> bytes:
@@ -145,7 +151,7 @@ class LndRestHandler(BaseHTTPRequestHandler):
             page = HTML_ERROR_PAGE.format(status=fault.status, phrase=_phrase(fault.status))
             self._send(fault.status, page.encode(), content_type="text/html")
         else:
-            if fault.kind == FaultKind.HANG:
+            if fault.kind in HANGS:
                 self.server.faults.released.wait(fault.hang_s)
             self._drop()
 
@@ -156,8 +162,13 @@ class LndRestHandler(BaseHTTPRequestHandler):
             route, params = _resolve(self.command, path)
             body = _decode_body(raw_body) if self.command == "POST" else {}
             self._authorize(route.permission)
+            faults = self.server.faults
             request = Request(
-                query=query, body=body, params=params, policy_failures=self.server.faults.policy_failures()
+                query=query,
+                body=body,
+                params=params,
+                policy_failures=faults.policy_failures(),
+                ignored_updates=faults.ignored_updates(),
             )
             result = route.handler(self.server.node, request)
         except RpcError as exc:

@@ -13,6 +13,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.management import CommandError, call_command
 
 from auth_vault.macaroons import parse_macaroon
+from channels.policy import Policy
+from sources.clients.errors import SourceTimeout
+from sources.clients.lnd import LndClient
 from sources.simulator import (
     READONLY_PERMISSIONS,
     RunningSimulator,
@@ -42,6 +46,7 @@ MACAROON_HEADER = "Grpc-Metadata-macaroon"
 INT64_STRING = re.compile(r"^-?\d+$")
 PPM = 1_000_000
 DAY_S = 86_400
+NO_FAULTS = {"latency_ms": 0, "inject": [], "failed_updates": [], "ignored_updates": []}
 
 
 def require_shared(path: Path) -> Path:
@@ -600,7 +605,7 @@ def test_it_clears_faults(fresh_sim):
     fresh_sim.faults.clear()
     with lnd(fresh_sim, timeout=2) as client:
         assert client.get("/v1/getinfo").status_code == 200
-    assert fresh_sim.faults.snapshot() == {"latency_ms": 0, "inject": [], "failed_updates": []}
+    assert fresh_sim.faults.snapshot() == NO_FAULTS
 
 
 def test_it_takes_faults_over_http_with_the_admin_macaroon_only(fresh_sim):
@@ -615,8 +620,102 @@ def test_it_takes_faults_over_http_with_the_admin_macaroon_only(fresh_sim):
         assert client.get("/v1/peers").status_code == 200
         client.post("/_simulator/faults", json={"inject": [{"kind": "drop", "count": 3}]})
         assert client.get("/_simulator/faults").json()["inject"][0]["remaining"] == 3, "not subject to faults"
-        assert client.delete("/_simulator/faults").json() == {"latency_ms": 0, "inject": [], "failed_updates": []}
+        assert client.delete("/_simulator/faults").json() == NO_FAULTS
         assert client.get("/v1/peers").status_code == 200
+
+
+def lnd_client(sim: RunningSimulator, *, timeout_s: float = 10) -> LndClient:
+    client = LndClient(url=sim.url, macaroon=sim.admin_macaroon, timeout_s=timeout_s)
+    client.http.sleep = lambda seconds: None  # retries go at once: the tests wait for timeouts, not backoff
+    return client
+
+
+def policy_of(client: LndClient, sim: RunningSimulator, chan_id: str) -> Policy:
+    return client.get_chan_info(int(chan_id)).policy_of(sim.node.pubkey)
+
+
+def with_new_fee_rate(policy: Policy) -> Policy:
+    """The policy as read, max_htlc and all (so that LND's checks pass), with only the fee rate changed."""
+    return replace(policy, fee_rate_ppm=policy.fee_rate_ppm + 111)
+
+
+def test_it_applies_a_policy_update_then_hangs_until_the_client_times_out(fresh_sim):
+    channel = fresh_sim.node.channels[0]
+    with lnd_client(fresh_sim, timeout_s=0.5) as client:
+        wanted = with_new_fee_rate(policy_of(client, fresh_sim, channel.chan_id))
+        every_try = 1 + client.http.config.max_retries  # the update is idempotent: the client tries it again
+        fresh_sim.faults.inject("hang_after_apply", count=every_try, path="/v1/chanpolicy", hang_s=30)
+        started = time.monotonic()
+        with pytest.raises(SourceTimeout, match=r"timed out after 0\.5s"):
+            client.update_channel_policy(chan_point=channel.chan_point, policy=wanted)
+        assert time.monotonic() - started < every_try * 0.5 + 3, "each try ends at the client's timeout"
+        assert policy_of(client, fresh_sim, channel.chan_id) == wanted, "LND applied it; only the answer was lost"
+
+
+def test_it_acknowledges_an_ignored_policy_update_but_changes_nothing(fresh_sim):
+    ignored, other = fresh_sim.node.channels[0], fresh_sim.node.channels[1]
+    fresh_sim.faults.ignore_policy_updates([ignored.chan_point])
+    with lnd_client(fresh_sim) as client:
+        before = policy_of(client, fresh_sim, ignored.chan_id)
+        other_wanted = with_new_fee_rate(policy_of(client, fresh_sim, other.chan_id))
+        client.update_channel_policy(chan_point=ignored.chan_point, policy=with_new_fee_rate(before))
+        client.update_channel_policy(chan_point=other.chan_point, policy=other_wanted)
+        assert policy_of(client, fresh_sim, ignored.chan_id) == before
+        assert policy_of(client, fresh_sim, other.chan_id) == other_wanted
+
+
+def test_it_answers_an_ignored_policy_update_with_an_empty_failed_updates(fresh_sim):
+    channel = fresh_sim.node.channels[0]
+    before = dict(fresh_sim.node.our_policy(channel.chan_id))
+    fresh_sim.faults.ignore_policy_updates([channel.chan_point])
+    body = {"global": True, "base_fee_msat": "0", "fee_rate_ppm": 321, "time_lock_delta": 80}
+    with lnd(fresh_sim) as client:
+        response = client.post("/v1/chanpolicy", json=body)
+    assert (response.status_code, response.json()) == (200, {"failed_updates": []})
+    assert fresh_sim.node.our_policy(channel.chan_id) == before
+    assert fresh_sim.node.our_policy(fresh_sim.node.channels[1].chan_id)["fee_rate_milli_msat"] == "321"
+
+
+def test_it_takes_hang_after_apply_and_ignored_updates_over_http_until_cleared(fresh_sim):
+    hanging, ignored = fresh_sim.node.channels[0], fresh_sim.node.channels[1]
+    with lnd_client(fresh_sim, timeout_s=0.5) as client, lnd(fresh_sim) as control:
+        every_try = 1 + client.http.config.max_retries
+        config = {
+            "inject": [{"kind": "hang_after_apply", "path": "/v1/chanpolicy", "hang_s": 30, "count": every_try}],
+            "ignored_updates": [{"chan_point": ignored.chan_point}],
+        }
+        state = control.post("/_simulator/faults", json=config).json()
+        assert (state["inject"][0]["kind"], state["inject"][0]["remaining"]) == ("hang_after_apply", every_try)
+        assert state["ignored_updates"] == [{"chan_point": ignored.chan_point}]
+        hanging_wanted = with_new_fee_rate(policy_of(client, fresh_sim, hanging.chan_id))
+        ignored_before = policy_of(client, fresh_sim, ignored.chan_id)
+        with pytest.raises(SourceTimeout):
+            client.update_channel_policy(chan_point=hanging.chan_point, policy=hanging_wanted)
+        client.update_channel_policy(chan_point=ignored.chan_point, policy=with_new_fee_rate(ignored_before))
+        assert policy_of(client, fresh_sim, hanging.chan_id) == hanging_wanted
+        assert policy_of(client, fresh_sim, ignored.chan_id) == ignored_before
+        fresh_sim.faults.clear()
+        assert control.get("/_simulator/faults").json() == NO_FAULTS
+        client.update_channel_policy(chan_point=ignored.chan_point, policy=with_new_fee_rate(ignored_before))
+        assert policy_of(client, fresh_sim, ignored.chan_id) == with_new_fee_rate(ignored_before)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"ignored_updates": [{}]},
+        {"ignored_updates": [{"chan_point": 5}]},
+        {"ignored_updates": [{"chan_point": "not-a-chan-point"}]},
+        {"ignored_updates": "abc"},
+        {"inject": [{"kind": "hang_after_apply", "hang_s": -1}]},
+    ],
+)
+def test_it_refuses_a_bad_fault_configuration_and_keeps_the_faults_it_had(fresh_sim, config):
+    with lnd(fresh_sim) as client:
+        response = client.post("/_simulator/faults", json=config)
+    assert (response.status_code, response.json()["code"]) == (400, 3)
+    assert "bad fault configuration" in response.json()["message"]
+    assert fresh_sim.faults.snapshot() == NO_FAULTS
 
 
 # -- TLS ------------------------------------------------------------------------------------------------------
