@@ -4,6 +4,7 @@ Every variable is documented in README.md ("Configuration"). A malformed value s
 that names the variable.
 """
 
+import re
 import secrets
 import sys
 from datetime import timedelta
@@ -255,7 +256,13 @@ PRUNE_GRAPH_SNAPSHOTS_EVERY = env_duration("DAZNODE_PRUNE_GRAPH_SNAPSHOTS_EVERY"
 CHECK_SOURCES_EVERY = env_duration("DAZNODE_CHECK_SOURCES_EVERY", timedelta(seconds=60))
 REFRESH_GRAPH_EVERY = env_duration("DAZNODE_REFRESH_GRAPH_EVERY", timedelta(minutes=30))
 SCORE_CHANNELS_EVERY = env_duration("DAZNODE_SCORE_CHANNELS_EVERY", timedelta(hours=1))
+FEE_CYCLE_EVERY = env_duration("DAZNODE_FEE_CYCLE_EVERY", timedelta(hours=6))
 DAZNODE_BEAT_SCHEDULE = {
+    "fee-cycle": {
+        "task": "decisions.tasks.fee_cycle",
+        "every": FEE_CYCLE_EVERY,
+        "expires": FEE_CYCLE_EVERY,
+    },
     "sync-and-score-channels": {
         "task": "channels.tasks.sync_and_score",
         "every": SCORE_CHANNELS_EVERY,
@@ -371,8 +378,73 @@ def _score_weights() -> dict[str, float]:
 DAZNODE_SCORE_WEIGHTS = _score_weights()
 DAZNODE_SCORE_ACTIVITY_DAYS = env_int("DAZNODE_SCORE_ACTIVITY_DAYS", 7, minimum=1, maximum=365)
 
+# Decisions: what the fee cycle may do (shadow records, dry_run also validates and shows the diff, live
+# applies), which band thresholds it uses, and the safety limits every change passes (decisions.validator).
+DAZNODE_DECISION_MODE = env_choice("DAZNODE_DECISION_MODE", "dry_run", ("shadow", "dry_run", "live"))
+DAZNODE_DRY_RUN = DAZNODE_DECISION_MODE != "live"
+
+
+def _decision_thresholds():
+    from decisions.engine import PROFILES, thresholds_for
+
+    profile = env_choice("DAZNODE_DECISION_PROFILE", "balanced", tuple(PROFILES))
+    text = env_str("DAZNODE_DECISION_THRESHOLDS")
+    try:
+        pairs = [item.split("=", 1) for item in (text or "").split(",") if item.strip()]
+        return thresholds_for(profile, {name.strip(): float(value) for name, value in pairs})
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DAZNODE_DECISION_THRESHOLDS must be name=value pairs: {exc}") from None
+
+
+def _chan_ids(name: str) -> frozenset[int]:
+    values = env_list(name, [])
+    bad = [value for value in values if not (value.isascii() and value.isdigit())]
+    if bad:
+        raise ImproperlyConfigured(f"{name} must list channel ids (whole numbers), got {', '.join(bad)}")
+    return frozenset(int(value) for value in values)
+
+
+def _pubkeys(name: str) -> frozenset[str]:
+    values = env_list(name, [])
+    bad = [value for value in values if not re.fullmatch(r"0[23][0-9a-f]{64}", value)]
+    if bad:
+        raise ImproperlyConfigured(f"{name} must list node public keys (66 lowercase hex), got {', '.join(bad)}")
+    return frozenset(values)
+
+
+def _decision_limits():
+    from decisions.validator import Limits
+
+    try:
+        return Limits(
+            min_fee_rate_ppm=env_int("DAZNODE_FEE_MIN_PPM", 1, minimum=0),
+            max_fee_rate_ppm=env_int("DAZNODE_FEE_MAX_PPM", 2500, minimum=0),
+            min_base_fee_msat=env_int("DAZNODE_BASE_FEE_MIN_MSAT", 0, minimum=0),
+            max_base_fee_msat=env_int("DAZNODE_BASE_FEE_MAX_MSAT", 10_000, minimum=0),
+            max_step_pct=env_int("DAZNODE_FEE_MAX_STEP_PERCENT", 50, minimum=1, maximum=1000) / 100,
+            max_step_ppm=env_int("DAZNODE_FEE_MAX_STEP_PPM", 250, minimum=1),
+            max_base_step_msat=env_int("DAZNODE_BASE_FEE_MAX_STEP_MSAT", 1000, minimum=0),
+            min_change_ppm=env_int("DAZNODE_FEE_MIN_CHANGE_PPM", 10, minimum=0),
+            allow_zero_fee=env_bool("DAZNODE_ALLOW_ZERO_FEE", False),
+            min_time_lock_delta=env_int("DAZNODE_TIME_LOCK_DELTA_MIN", 18, minimum=18),
+            max_time_lock_delta=env_int("DAZNODE_TIME_LOCK_DELTA_MAX", 2016, minimum=18, maximum=65_535),
+            cooldown=env_duration("DAZNODE_FEE_COOLDOWN", timedelta(hours=24)),
+            daily_budget=env_int("DAZNODE_DAILY_CHANGE_BUDGET", 50, minimum=0),
+            allow_channels=_chan_ids("DAZNODE_ALLOW_CHANNELS"),
+            deny_channels=_chan_ids("DAZNODE_DENY_CHANNELS"),
+            allow_peers=_pubkeys("DAZNODE_ALLOW_PEERS"),
+            deny_peers=_pubkeys("DAZNODE_DENY_PEERS"),
+        )
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DAZNODE_FEE_* / DAZNODE_TIME_LOCK_DELTA_*: {exc}") from None
+
+
+DAZNODE_DECISION_THRESHOLDS = _decision_thresholds()
+DAZNODE_DECISION_LIMITS = _decision_limits()
+DAZNODE_APPLY_ALL_OR_NOTHING = env_bool("DAZNODE_APPLY_ALL_OR_NOTHING", False)
+DAZNODE_KILL_SWITCH = env_bool("DAZNODE_KILL_SWITCH", False)
+
 # Domain settings.
-DAZNODE_DRY_RUN = env_bool("DAZNODE_DRY_RUN", True)
 DAZNODE_GRAPH_TTL = env_duration("DAZNODE_GRAPH_TTL", timedelta(hours=12))
 DAZNODE_GRAPH_SNAPSHOTS_KEEP = env_int("DAZNODE_GRAPH_SNAPSHOTS_KEEP", 5, minimum=1)
 # Longer than the widest availability window the health API reports (7 days).

@@ -72,7 +72,14 @@ def test_it_uses_postgresql_and_redis_when_configured(tmp_path):
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
-        ("DAZNODE_DRY_RUN", "maybe"),
+        ("DAZNODE_DECISION_MODE", "maybe"),
+        ("DAZNODE_DECISION_PROFILE", "reckless"),
+        ("DAZNODE_DECISION_THRESHOLDS", "no_action_min=2"),
+        ("DAZNODE_DECISION_THRESHOLDS", "hold=0.5"),
+        ("DAZNODE_DENY_CHANNELS", "12345,abc"),
+        ("DAZNODE_ALLOW_PEERS", "not-a-pubkey"),
+        ("DAZNODE_FEE_MAX_STEP_PERCENT", "0"),
+        ("DAZNODE_FEE_COOLDOWN", "soon"),
         ("DAZNODE_ENV", "staging"),
         ("DAZNODE_GRAPH_TTL", "half a day"),
         ("DAZNODE_GRAPH_SNAPSHOTS_KEEP", "0"),

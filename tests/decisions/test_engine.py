@@ -1,0 +1,163 @@
+"""The decision engine is pure: facts in, a proposal with its reasons out."""
+
+from dataclasses import replace
+
+import pytest
+
+from channels.policy import Policy
+from decisions.engine import PROFILES, ChannelFacts, FeeBounds, Kind, Rule, decide, thresholds_for
+from decisions.models import Decision
+
+POLICY = Policy(base_fee_msat=1000, fee_rate_ppm=200, time_lock_delta=80, min_htlc_msat=1000, max_htlc_msat=990_000_000)
+SUB_SCORES = {
+    "centrality": 0.5,
+    "liquidity": 0.4,
+    "activity": 0.3,
+    "competitiveness": 0.6,
+    "reliability": 0.9,
+    "age": 0.8,
+    "peer_quality": 0.7,
+    "position": 0.5,
+}
+
+
+def facts(**changes) -> ChannelFacts:
+    base = ChannelFacts(
+        chan_id=812345678901234567,
+        peer="ACINQ",
+        score=0.4,
+        sub_scores=SUB_SCORES,
+        local_ratio=0.5,
+        forwards_out=5,
+        forwards_in=5,
+        window_days=7,
+        policy=POLICY,
+        days_without_forward=1,
+        age_days=200,
+    )
+    return replace(base, **changes)
+
+
+def test_the_engine_kinds_are_the_models_kinds():
+    assert {kind.value for kind in Kind} == set(Decision.Kind.values)
+
+
+@pytest.mark.parametrize(
+    ("score", "kind", "rule"),
+    [
+        (0.95, Kind.NO_ACTION, Rule.HEALTHY),
+        (0.70, Kind.NO_ACTION, Rule.HEALTHY),
+        (0.60, Kind.NO_ACTION, Rule.HOLD),
+        (0.50, Kind.NO_ACTION, Rule.HOLD),
+        (0.45, Kind.DECREASE_FEES, Rule.WEAK_SCORE_CUT),
+        (0.30, Kind.DECREASE_FEES, Rule.WEAK_SCORE_CUT),
+        (0.29, Kind.INCREASE_FEES, Rule.LOW_SCORE_RAISE),
+        (0.05, Kind.INCREASE_FEES, Rule.LOW_SCORE_RAISE),  # poor but it forwarded yesterday: not a close
+    ],
+)
+def test_the_bands_follow_the_specification(score, kind, rule):
+    proposal = decide(facts(score=score))
+    assert (proposal.kind, proposal.rule) == (kind, rule)
+    assert proposal.reasons[0].startswith(f"Channel 812345678901234567 with ACINQ scores {score:.2f}")
+
+
+def test_a_poor_channel_idle_for_30_days_gets_a_close_recommendation_never_a_policy():
+    proposal = decide(facts(score=0.05, days_without_forward=31, forwards_out=0, forwards_in=0))
+    assert (proposal.kind, proposal.rule, proposal.proposed) == (Kind.CLOSE_CHANNEL, Rule.CLOSE, None)
+    assert proposal.needs_approval and not proposal.changes_policy
+    assert "Daznode never closes a channel" in proposal.reasons[-1]
+
+
+def test_a_channel_that_never_forwarded_is_idle_since_it_opened():
+    young = decide(facts(score=0.05, days_without_forward=None, age_days=10, forwards_out=0, forwards_in=0))
+    old = decide(facts(score=0.05, days_without_forward=None, age_days=45, forwards_out=0, forwards_in=0))
+    assert young.kind != Kind.CLOSE_CHANNEL and old.kind == Kind.CLOSE_CHANNEL
+
+
+def test_a_drained_channel_earns_a_raise_even_in_the_cut_band():
+    proposal = decide(facts(score=0.4, local_ratio=0.1, forwards_out=12))
+    assert (proposal.kind, proposal.rule) == (Kind.INCREASE_FEES, Rule.DRAINED_RAISE)
+    assert proposal.proposed.fee_rate_ppm > POLICY.fee_rate_ppm
+    assert "draining" in proposal.reasons[1]
+
+
+def test_an_idle_full_channel_gets_a_cut_even_in_the_raise_band():
+    proposal = decide(facts(score=0.2, local_ratio=0.9, forwards_out=0))
+    assert (proposal.kind, proposal.rule) == (Kind.DECREASE_FEES, Rule.IDLE_FULL_CUT)
+    assert proposal.proposed.fee_rate_ppm < POLICY.fee_rate_ppm
+
+
+def test_a_routing_channel_stuck_on_one_side_gets_a_rebalance_recommendation():
+    drained = decide(facts(score=0.8, local_ratio=0.02, forwards_out=30))
+    full = decide(facts(score=0.4, local_ratio=0.98, forwards_in=30, forwards_out=0))
+    assert (drained.kind, drained.rule) == (Kind.REBALANCE, Rule.REBALANCE_DRAINED)
+    assert (full.kind, full.rule) == (Kind.REBALANCE, Rule.REBALANCE_FULL)
+    assert drained.needs_approval and drained.proposed is None
+    assert "Daznode does not move funds" in drained.reasons[-1]
+
+
+def test_the_fee_change_keeps_every_other_field_of_the_policy():
+    proposal = decide(facts(score=0.2))
+    assert replace(proposal.proposed, fee_rate_ppm=POLICY.fee_rate_ppm) == POLICY
+    assert f"Fee rate 200 → {proposal.proposed.fee_rate_ppm} ppm" in proposal.reasons[-1]
+
+
+def test_the_step_grows_with_urgency_and_stays_bounded():
+    mild = decide(facts(score=0.29)).proposed.fee_rate_ppm - 200
+    urgent = decide(facts(score=0.01)).proposed.fee_rate_ppm - 200
+    assert 10 <= mild < urgent <= 200 * 0.25
+    huge = decide(facts(score=0.01, policy=replace(POLICY, fee_rate_ppm=2000)), PROFILES["aggressive"])
+    assert huge.proposed.fee_rate_ppm - 2000 <= FeeBounds().max_step_ppm
+
+
+def test_the_smallest_step_is_worth_gossiping_even_on_a_tiny_fee():
+    proposal = decide(facts(score=0.29, policy=replace(POLICY, fee_rate_ppm=3)))
+    assert proposal.proposed.fee_rate_ppm == 13
+
+
+def test_at_the_maximum_a_raise_becomes_no_action_and_says_why():
+    bounds = FeeBounds(max_fee_rate_ppm=200)
+    proposal = decide(facts(score=0.1, bounds=bounds))
+    assert (proposal.kind, proposal.rule) == (Kind.NO_ACTION, Rule.AT_BOUND)
+    assert "already at 200 ppm and the allowed limit is 200 ppm" in proposal.reasons[-1]
+
+
+def test_a_cut_stops_at_the_minimum():
+    proposal = decide(facts(score=0.45, policy=replace(POLICY, fee_rate_ppm=15), bounds=FeeBounds(min_fee_rate_ppm=12)))
+    assert proposal.proposed.fee_rate_ppm == 12
+
+
+def test_an_offline_peer_means_no_change():
+    proposal = decide(facts(score=0.1, active=False))
+    assert (proposal.kind, proposal.rule) == (Kind.NO_ACTION, Rule.INACTIVE)
+
+
+def test_channels_to_one_peer_are_judged_on_their_joint_score():
+    proposal = decide(facts(score=0.2, peer_score=0.75, peer_channels=3))
+    assert proposal.kind == Kind.NO_ACTION
+    assert "its 3 channels with ACINQ score 0.75 together" in proposal.reasons[0]
+
+
+def test_the_same_facts_give_the_same_proposal():
+    assert decide(facts(score=0.2)) == decide(facts(score=0.2))
+
+
+def test_profiles_and_overrides_move_the_bands():
+    assert decide(facts(score=0.65), thresholds_for("aggressive")).rule == Rule.HOLD
+    assert decide(facts(score=0.65), thresholds_for("conservative")).rule == Rule.HEALTHY
+    custom = thresholds_for("balanced", {"no_action_min": 0.6})
+    assert decide(facts(score=0.65), custom).rule == Rule.HEALTHY
+
+
+@pytest.mark.parametrize(
+    ("profile", "overrides", "message"),
+    [
+        ("reckless", {}, "unknown profile 'reckless'"),
+        ("balanced", {"no_action_max": 0.9}, "unknown threshold"),
+        ("balanced", {"increase_max": 0.6}, "close_max <= increase_max <= decrease_max"),
+        ("balanced", {"drained_ratio": 0.9}, "rebalance_low <= drained_ratio <= full_ratio"),
+    ],
+)
+def test_thresholds_that_make_no_sense_are_refused_with_the_reason(profile, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        thresholds_for(profile, overrides)

@@ -1,0 +1,137 @@
+"""The safety limits: each refusal names its rule and the values that broke it."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from channels.policy import Policy
+from decisions.engine import Kind
+from decisions.validator import BoundsOverride, Candidate, Limits, validate
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+PEER = "02" + "ab" * 32
+CURRENT = Policy(
+    base_fee_msat=1000, fee_rate_ppm=200, time_lock_delta=80, min_htlc_msat=1000, max_htlc_msat=990_000_000
+)
+LIMITS = Limits()
+
+
+def candidate(fee_rate_ppm: int = 240, **changes) -> Candidate:
+    base = Candidate(
+        chan_id=900,
+        peer_pubkey=PEER,
+        kind=Kind.INCREASE_FEES,
+        current=CURRENT,
+        proposed=replace(CURRENT, fee_rate_ppm=fee_rate_ppm),
+        bounds=LIMITS.bounds_for(),
+        capacity_sat=1_000_000,
+    )
+    return replace(base, **changes)
+
+
+def rules(c: Candidate, limits: Limits = LIMITS, **kwargs) -> list[str]:
+    return [rejection.rule for rejection in validate(c, limits, now=NOW, **kwargs)]
+
+
+def test_a_sensible_change_passes():
+    assert rules(candidate()) == []
+
+
+def test_no_action_is_never_refused():
+    assert rules(candidate(kind=Kind.NO_ACTION, proposed=None), replace(LIMITS, deny_channels=frozenset({900}))) == []
+
+
+@pytest.mark.parametrize(
+    ("fee_rate_ppm", "limits", "rule", "words"),
+    [
+        (290, replace(LIMITS, max_fee_rate_ppm=280), "fee_rate_max", "above the maximum 280 ppm"),
+        (150, replace(LIMITS, min_fee_rate_ppm=180), "fee_rate_min", "below the minimum 180 ppm"),
+        (0, replace(LIMITS, max_step_pct=2), "zero_fee", "routes for free"),
+        (500, replace(LIMITS, max_step_pct=5), "step_absolute", "300 ppm is more than the 250 ppm"),
+        (320, LIMITS, "step_relative", "120 ppm on 200 ppm is more than 50%"),
+        (205, LIMITS, "min_change", "5 ppm is below the 10 ppm"),
+    ],
+)
+def test_each_limit_names_its_rule_and_values(fee_rate_ppm, limits, rule, words):
+    found = validate(candidate(fee_rate_ppm, bounds=limits.bounds_for()), limits, now=NOW)
+    assert [r.rule for r in found] == [rule]
+    assert words in found[0].message
+
+
+def test_zero_fee_passes_when_allowed():
+    limits = replace(LIMITS, allow_zero_fee=True, min_fee_rate_ppm=0, max_step_pct=2)
+    assert rules(candidate(0), limits) == []
+
+
+def test_the_relative_step_never_forbids_the_smallest_worthwhile_change():
+    tiny = replace(CURRENT, fee_rate_ppm=2)
+    assert rules(candidate(12, current=tiny)) == []
+
+
+def test_a_base_fee_step_and_bounds_are_checked():
+    proposed = replace(CURRENT, base_fee_msat=20_000)
+    assert rules(candidate(proposed=proposed)) == ["base_fee_max", "base_fee_step"]
+
+
+def test_the_channel_override_beats_the_peer_override_which_beats_the_global_limit():
+    bounds = LIMITS.bounds_for(BoundsOverride(max_fee_rate_ppm=300), BoundsOverride(max_fee_rate_ppm=220))
+    assert (bounds.max_fee_rate_ppm, bounds.set_by) == (220, "channel")
+    found = validate(candidate(240, bounds=bounds), LIMITS, now=NOW)
+    assert [r.rule for r in found] == ["fee_rate_max"]
+    assert "(channel limit)" in found[0].message
+    peer_only = LIMITS.bounds_for(BoundsOverride(min_fee_rate_ppm=50), None)
+    assert (peer_only.min_fee_rate_ppm, peer_only.max_fee_rate_ppm, peer_only.set_by) == (50, 2500, "peer")
+
+
+def test_cooldown_refuses_a_second_change_within_24_hours_and_says_when():
+    found = validate(candidate(last_change_at=NOW - timedelta(hours=5)), LIMITS, now=NOW)
+    assert [r.rule for r in found] == ["cooldown"]
+    assert "allows the next change from 2026-11-23 07:00 UTC" in found[0].message
+    assert rules(candidate(last_change_at=NOW - timedelta(hours=24))) == []
+
+
+def test_the_daily_budget_counts_changes():
+    assert rules(candidate(), changes_today=49) == []
+    found = validate(candidate(), LIMITS, now=NOW, changes_today=50)
+    assert [r.to_dict() for r in found] == [
+        {
+            "rule": "daily_budget",
+            "message": "50 policy changes in the last 24 hours reach the daily budget of 50",
+            "values": {"changes": 50, "budget": 50},
+        }
+    ]
+
+
+def test_deny_and_allow_lists_cover_channels_and_peers():
+    assert rules(candidate(), replace(LIMITS, deny_channels=frozenset({900}))) == ["deny_list"]
+    assert rules(candidate(), replace(LIMITS, deny_peers=frozenset({PEER}))) == ["deny_list"]
+    assert rules(candidate(), replace(LIMITS, allow_channels=frozenset({901}))) == ["allow_list"]
+    assert rules(candidate(), replace(LIMITS, allow_peers=frozenset({PEER}))) == []
+    recommendation = candidate(kind=Kind.CLOSE_CHANNEL, proposed=None)
+    assert rules(recommendation, replace(LIMITS, deny_peers=frozenset({PEER}))) == ["deny_list"]
+
+
+def test_time_lock_delta_and_htlc_limits_are_bounded():
+    assert rules(candidate(proposed=replace(CURRENT, fee_rate_ppm=240, time_lock_delta=17))) == ["time_lock_delta"]
+    too_big = replace(CURRENT, fee_rate_ppm=240, max_htlc_msat=2_000_000_000)
+    assert rules(candidate(proposed=too_big)) == ["htlc_limits"]
+
+
+def test_a_closed_channel_and_an_incomplete_policy_are_refused():
+    assert rules(candidate(closed=True)) == ["channel_closed"]
+    assert rules(candidate(proposed=None)) == ["incomplete_policy"]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"min_fee_rate_ppm": 10, "max_fee_rate_ppm": 5},
+        {"min_time_lock_delta": 10},
+        {"max_step_pct": 0},
+        {"daily_budget": -1},
+    ],
+)
+def test_limits_that_make_no_sense_are_refused(changes):
+    with pytest.raises(ValueError):
+        Limits(**changes)
