@@ -61,6 +61,9 @@ class Channel(models.Model):
     policy_disabled = models.BooleanField(default=False)
 
     synced_at = models.DateTimeField(default=timezone.now, help_text="When this row was last read from the node.")
+    policy_set_at = models.DateTimeField(
+        null=True, blank=True, help_text="When Daznode last wrote this policy to the node; older reads do not undo it."
+    )
 
     class Meta:
         ordering = ["chan_id"]

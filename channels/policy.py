@@ -58,6 +58,15 @@ class Policy:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def terms(self) -> dict:
+        """What a policy update sets. `disabled` is not among them: LND flips it when a peer goes offline."""
+        terms = asdict(self)
+        del terms["disabled"]
+        return terms
+
+    def same_terms(self, other: "Policy") -> bool:
+        return self.terms() == other.terms()
+
     def fee_msat(self, amount_msat: int) -> int:
         """What a forward of amount_msat through this policy earns, rounded down as LND does."""
         return self.base_fee_msat + amount_msat * self.fee_rate_ppm // 1_000_000

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from channels.models import Channel, ChannelActivity, Node
 from channels.policy import Policy
+from decisions.audit import record_external_changes
 from sources.clients.errors import SourceError
 from sources.clients.lnd import LndChannel, LndChannelFee, LndForward, LndInfo, LndNodeInfo, LndPeer
 from sources.factory import DataSourceFactory
@@ -118,6 +119,7 @@ def store_readout(readout: NodeReadout, *, source_name: str, adopt_node: bool = 
     ours = _our_node(readout)
     peer_nodes = _peers(readout)
     seen = [lnd_channel.chan_id for lnd_channel in readout.channels]  # listed means open, announced or not
+    external_changes = []
     for lnd_channel in readout.channels:
         policy = readout.policies.get(lnd_channel.chan_id) or _known_policy(lnd_channel, readout)
         if policy is None:
@@ -125,9 +127,12 @@ def store_readout(readout: NodeReadout, *, source_name: str, adopt_node: bool = 
                 "sync: channel %s is not in the graph yet (unannounced); stored once it is", lnd_channel.chan_id
             )
             continue
-        _store_channel(lnd_channel, policy, peer_nodes[lnd_channel.remote_pubkey], readout)
+        change = _store_channel(lnd_channel, policy, peer_nodes[lnd_channel.remote_pubkey], readout)
+        if change is not None:
+            external_changes.append(change)
     closed = Channel.objects.filter(closed_at__isnull=True).exclude(chan_id__in=seen).update(closed_at=readout.read_at)
     activity_rows = _store_activity(readout)
+    record_external_changes(external_changes, source=source_name, at=readout.read_at)
     logger.info(
         "sync from %s: %d channels of %s, %d closed, %d activity rows",
         source_name,
@@ -176,8 +181,12 @@ def _peers(readout: NodeReadout) -> dict[str, Node]:
     return nodes
 
 
-def _store_channel(lnd_channel: LndChannel, policy: Policy, peer: Node, readout: NodeReadout) -> None:
+def _store_channel(
+    lnd_channel: LndChannel, policy: Policy, peer: Node, readout: NodeReadout
+) -> tuple[Channel, Policy, Policy] | None:
+    """Store one channel; (channel, stored policy, node's policy) when its policy changed outside Daznode."""
     channel = Channel.objects.filter(chan_id=lnd_channel.chan_id).first() or Channel(chan_id=lnd_channel.chan_id)
+    change = None
     channel.chan_point = lnd_channel.channel_point
     channel.peer = peer
     channel.capacity_sat = lnd_channel.capacity_sat
@@ -192,9 +201,14 @@ def _store_channel(lnd_channel: LndChannel, policy: Policy, peer: Node, readout:
         lnd_channel.chan_id, tip=readout.info.block_height, now=readout.read_at
     )
     channel.closed_at = None
-    channel.set_policy(policy)
+    # A policy Daznode wrote after this readout was taken is newer than what the readout says.
+    if channel.policy_set_at is None or channel.policy_set_at <= readout.read_at:
+        if channel.pk is not None and not channel.policy().same_terms(policy):
+            change = (channel, channel.policy(), policy)
+        channel.set_policy(policy)
     channel.synced_at = readout.read_at
     channel.save()
+    return change
 
 
 def _day(timestamp_ns: int) -> datetime:

@@ -1,7 +1,32 @@
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from daznode.models import AppendOnlyModel
+
+
+class FeeCycle(models.Model):
+    """One run of decide-validate-apply over our channels: when, in which mode, started by whom, and what came of it."""
+
+    class Trigger(models.TextChoices):
+        BEAT = "beat", "Schedule"
+        COMMAND = "command", "Command"
+        API = "api", "API"
+
+    mode = models.CharField(max_length=20)
+    trigger = models.CharField(max_length=20, choices=Trigger.choices)
+    actor = models.CharField(max_length=150, default="system")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    summary = models.JSONField(default=dict, help_text="Decisions by kind and status, and any error.")
+
+    class Meta:
+        ordering = ["-started_at"]
+        get_latest_by = "started_at"
+
+    def __str__(self) -> str:
+        return f"Cycle {self.pk} ({self.mode}) at {self.started_at:%Y-%m-%d %H:%M}"
 
 
 class Decision(models.Model):
@@ -22,6 +47,12 @@ class Decision(models.Model):
         APPLIED = "applied", "Applied"
         FAILED = "failed", "Failed"
         ROLLED_BACK = "rolled_back", "Rolled back"
+        RECORDED = "recorded", "Recorded (nothing to apply)"
+        BLOCKED = "blocked", "Blocked by a safety limit"
+        SUPERSEDED = "superseded", "Superseded by a newer decision"
+
+    # A decision in one of these may still be approved or applied.
+    OPEN_STATUSES = (Status.PENDING, Status.APPROVED)
 
     class Mode(models.TextChoices):
         SHADOW = "shadow", "Shadow (record only)"
@@ -32,7 +63,11 @@ class Decision(models.Model):
     score = models.ForeignKey(
         "channels.ChannelScore", null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions"
     )
+    cycle = models.ForeignKey(FeeCycle, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions")
     kind = models.CharField(max_length=20, choices=Kind.choices)
+    rule = models.CharField(max_length=40, blank=True, help_text="The engine rule that fired.")
+    sub_scores = models.JSONField(default=dict, help_text="The eight heuristic scores when decided.")
+    rejections = models.JSONField(default=list, help_text="The safety limits it broke: rule, message, values.")
     total_score = models.FloatField(null=True, blank=True, help_text="The channel's score when decided.")
     reasons = models.JSONField(default=list, help_text="Why, in sentences an operator understands.")
     current_policy = models.JSONField(null=True, blank=True, help_text="Our policy when decided.")
@@ -41,17 +76,38 @@ class Decision(models.Model):
     mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.DRY_RUN)
     actor = models.CharField(max_length=150, default="system", help_text="Who created it: system or a user.")
     failure_reason = models.TextField(blank=True)
+    claimed_by = models.CharField(max_length=150, blank=True, help_text="The worker that applied it.")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     approved_at = models.DateTimeField(null=True, blank=True)
     applied_at = models.DateTimeField(null=True, blank=True)
+    rolled_back_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["status", "mode"]), models.Index(fields=["channel", "-created_at"])]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.channel.chan_id} ({self.get_status_display()})"
+
+    @property
+    def needs_approval(self) -> bool:
+        """Closing a channel and moving liquidity are the operator's acts: Daznode only recommends them."""
+        return self.kind in (self.Kind.REBALANCE, self.Kind.CLOSE_CHANNEL)
+
+    @property
+    def changes_policy(self) -> bool:
+        return self.kind in (self.Kind.INCREASE_FEES, self.Kind.DECREASE_FEES)
+
+    def policy_diff(self) -> dict[str, tuple]:
+        """Field -> (current, proposed) for the fields the decision changes."""
+        if not (self.current_policy and self.proposed_policy):
+            return {}
+        return {
+            name: (value, self.proposed_policy.get(name))
+            for name, value in self.current_policy.items()
+            if self.proposed_policy.get(name) != value
+        }
 
 
 class PolicyBackup(AppendOnlyModel):
@@ -85,6 +141,7 @@ class AuditEntry(AppendOnlyModel):
         APPLY_FAILED = "apply_failed", "Apply failed"
         ROLLED_BACK = "rolled_back", "Rolled back"
         EXTERNAL_CHANGE = "external_change", "Changed outside Daznode"
+        KILL_SWITCH = "kill_switch", "Kill switch changed"
 
     at = models.DateTimeField(default=timezone.now)
     actor = models.CharField(max_length=150, help_text="system, or the user who acted.")
@@ -98,6 +155,7 @@ class AuditEntry(AppendOnlyModel):
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     reason = models.TextField(blank=True)
+    source = models.CharField(max_length=50, blank=True, help_text="The node source written to or read from.")
 
     class Meta:
         ordering = ["-at", "-id"]
@@ -106,3 +164,70 @@ class AuditEntry(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor}: {self.get_action_display()}"
+
+
+# Audit actions after which the node's policy is what the row's `after` says.
+POLICY_CHANGING_ACTIONS = (
+    AuditEntry.Action.POLICY_APPLIED,
+    AuditEntry.Action.ROLLED_BACK,
+    AuditEntry.Action.EXTERNAL_CHANGE,
+)
+
+
+class FeeLimit(models.Model):
+    """Fee bounds for one peer or one channel, narrower or wider than the global ones. The most specific wins,
+    field by field: channel, then peer, then the DAZNODE_FEE_* settings. Empty fields inherit."""
+
+    channel = models.OneToOneField(
+        "channels.Channel", null=True, blank=True, on_delete=models.CASCADE, related_name="fee_limit"
+    )
+    peer = models.OneToOneField(
+        "channels.Node", null=True, blank=True, on_delete=models.CASCADE, related_name="fee_limit"
+    )
+    min_fee_rate_ppm = models.PositiveIntegerField(null=True, blank=True)
+    max_fee_rate_ppm = models.PositiveIntegerField(null=True, blank=True)
+    min_base_fee_msat = models.PositiveBigIntegerField(null=True, blank=True)
+    max_base_fee_msat = models.PositiveBigIntegerField(null=True, blank=True)
+    note = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(channel__isnull=True, peer__isnull=False) | Q(channel__isnull=False, peer__isnull=True),
+                name="fee_limit_for_a_channel_or_a_peer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Limits for channel {self.channel.chan_id}" if self.channel_id else f"Limits for peer {self.peer}"
+
+    def clean(self) -> None:
+        if (self.channel_id is None) == (self.peer_id is None):
+            raise ValidationError("Choose either a channel or a peer.")
+        for low, high in (("min_fee_rate_ppm", "max_fee_rate_ppm"), ("min_base_fee_msat", "max_base_fee_msat")):
+            low_value, high_value = getattr(self, low), getattr(self, high)
+            if low_value is not None and high_value is not None and low_value > high_value:
+                raise ValidationError({low: f"The minimum is above the maximum ({low_value} > {high_value})."})
+
+
+class KillSwitch(models.Model):
+    """One row: when engaged, no policy is changed automatically or by "apply"; decisions are still recorded.
+
+    DAZNODE_KILL_SWITCH=true engages it from the environment as well, whatever this row says."""
+
+    engaged = models.BooleanField(default=False)
+    reason = models.CharField(max_length=200, blank=True)
+    changed_by = models.CharField(max_length=150, blank=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="kill_switch_is_a_single_row")]
+
+    def __str__(self) -> str:
+        return "Kill switch: engaged" if self.engaged else "Kill switch: released"
+
+    @classmethod
+    def current(cls) -> "KillSwitch":
+        switch, _ = cls.objects.get_or_create(pk=1)
+        return switch

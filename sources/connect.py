@@ -17,6 +17,7 @@ from sources.models import Source
 BREAKER_TTL_S = 7 * 86400
 # What LND must allow for Daznode to read it; writing policies needs offchain:write as well.
 LND_READ_PERMISSIONS = frozenset({"info:read", "offchain:read"})
+LND_WRITE_PERMISSIONS = LND_READ_PERMISSIONS | {"offchain:write"}
 
 
 class CacheMapping(MutableMapping):
@@ -93,7 +94,8 @@ def _certificate(source: Source, *, actor: str) -> bytes | None:
         raise AuthenticationError(f"TLS certificate unusable: {exc}", source=source.name) from None
 
 
-def client_for(source: Source, *, actor: str = "system") -> DataSourceInterface:
+def client_for(source: Source, *, actor: str = "system", write: bool = False) -> DataSourceInterface:
+    """A client for the source; `write` (LND only) also requires the macaroon to allow policy updates."""
     common = {
         "name": source.name,
         "timeout_s": settings.DAZNODE_SOURCE_TIMEOUT.total_seconds(),
@@ -101,7 +103,8 @@ def client_for(source: Source, *, actor: str = "system") -> DataSourceInterface:
         "breaker": breaker_for(source),
     }
     if source.kind == Source.Kind.LND:
-        macaroon = _credential(source, actor=actor, required=LND_READ_PERMISSIONS)
+        required = LND_WRITE_PERMISSIONS if write else LND_READ_PERMISSIONS
+        macaroon = _credential(source, actor=actor, required=required)
         return LndClient(url=source.url, macaroon=macaroon, tls_cert_pem=_certificate(source, actor=actor), **common)
     if source.kind == Source.Kind.LNBITS:
         from sources.clients.lnbits import LnbitsClient

@@ -1,0 +1,196 @@
+"""Applying decisions to the simulated LND over real HTTP, with its faults: every failure leaves the node with
+the policy it had, a backup and an audit row."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from channels.models import Channel
+from channels.policy import Policy
+from decisions.executor import AlreadyClaimed, ApplyRefused, decision_apply, decisions_apply
+from decisions.models import AuditEntry, Decision, KillSwitch, PolicyBackup
+from tests.decisions.conftest import change_outside, live_policy, make_decision, open_channels
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def audit_actions(decision: Decision) -> list[str]:
+    return list(decision.audit_entries.order_by("at", "id").values_list("action", flat=True))
+
+
+def test_it_applies_a_decision_after_backing_up_and_verifies_it(node):
+    channel = open_channels(1)[0]
+    before = live_policy(node, channel)
+    decision = make_decision(channel, fee_rate_ppm=before.fee_rate_ppm + 25)
+
+    applied = decision_apply(decision=decision, actor="tester")
+
+    assert applied.status == Decision.Status.APPLIED and applied.applied_at is not None
+    assert live_policy(node, channel).fee_rate_ppm == before.fee_rate_ppm + 25
+    assert live_policy(node, channel).same_terms(Policy.from_dict(decision.proposed_policy))
+    backup = PolicyBackup.objects.get(decision=decision)
+    assert Policy.from_dict(backup.policy).same_terms(before) and backup.read_from == "sim"
+    entry = decision.audit_entries.get(action=AuditEntry.Action.POLICY_APPLIED)
+    assert (entry.actor, entry.before["fee_rate_ppm"], entry.after["fee_rate_ppm"]) == (
+        "tester",
+        before.fee_rate_ppm,
+        before.fee_rate_ppm + 25,
+    )
+    channel.refresh_from_db()
+    assert channel.fee_rate_ppm == before.fee_rate_ppm + 25 and channel.policy_set_at is not None
+
+
+def test_it_sends_the_complete_policy_so_nothing_else_changes(node):
+    channel = open_channels(1)[0]
+    before = live_policy(node, channel)
+    decision_apply(decision=make_decision(channel, fee_rate_ppm=before.fee_rate_ppm + 30), actor="tester")
+    after = live_policy(node, channel)
+    assert {k: v for k, v in after.terms().items() if k != "fee_rate_ppm"} == {
+        k: v for k, v in before.terms().items() if k != "fee_rate_ppm"
+    }
+
+
+def test_a_failed_update_restores_nothing_and_marks_the_decision_failed(node):
+    channel = open_channels(1)[0]
+    before = live_policy(node, channel)
+    node.faults.fail_policy_updates([channel.chan_point])
+    decision = decision_apply(decision=make_decision(channel), actor="tester")
+    assert decision.status == Decision.Status.FAILED
+    assert "UPDATE_FAILURE_INTERNAL_ERR" in decision.failure_reason
+    assert "kept its previous policy" in decision.failure_reason
+    assert live_policy(node, channel) == before
+    assert audit_actions(decision) == [AuditEntry.Action.APPLY_FAILED]
+    assert PolicyBackup.objects.filter(decision=decision).count() == 1
+
+
+def test_it_restores_the_backup_when_verification_finds_another_policy(node):
+    channel = open_channels(1)[0]
+    before = live_policy(node, channel)
+    node.faults.ignore_policy_updates([channel.chan_point])  # acknowledged, not taken
+    decision = decision_apply(decision=make_decision(channel), actor="tester")
+    assert decision.status == Decision.Status.FAILED
+    assert "verification mismatch: fee_rate_ppm sent" in decision.failure_reason
+    assert live_policy(node, channel) == before
+
+
+def test_a_timeout_after_the_node_applied_reads_back_and_restores_the_backup(node, settings):
+    settings.DAZNODE_SOURCE_TIMEOUT = __import__("datetime").timedelta(seconds=0.5)
+    channel = open_channels(1)[0]
+    before = live_policy(node, channel)
+    node.faults.inject("hang_after_apply", path="/v1/chanpolicy", count=4, hang_s=30)
+    decision = decision_apply(decision=make_decision(channel, fee_rate_ppm=before.fee_rate_ppm + 40), actor="tester")
+    assert decision.status == Decision.Status.FAILED
+    assert "timed out" in decision.failure_reason.lower() or "timeout" in decision.failure_reason.lower()
+    assert "restored from backup" in decision.failure_reason
+    assert live_policy(node, channel).same_terms(before), "the node applied it, the executor put the backup back"
+    channel.refresh_from_db()
+    assert channel.policy().same_terms(before)
+
+
+def test_a_policy_changed_outside_since_the_decision_is_not_overwritten(node):
+    channel = open_channels(1)[0]
+    decision = make_decision(channel)
+    change_outside(node, channel, 777)
+    decision = decision_apply(decision=decision, actor="tester")
+    assert decision.status == Decision.Status.FAILED
+    assert "changed outside Daznode" in decision.failure_reason
+    assert live_policy(node, channel).fee_rate_ppm == 777
+    assert AuditEntry.Action.EXTERNAL_CHANGE in audit_actions(decision)
+    assert not PolicyBackup.objects.filter(decision=decision).exists(), "nothing was sent, so nothing backed up"
+
+
+def test_when_the_node_is_down_nothing_is_sent_and_the_decision_says_why(node):
+    channel = open_channels(1)[0]
+    before = live_policy(node, channel)
+    node.faults.inject("drop", count=100)
+    decision = decision_apply(decision=make_decision(channel), actor="tester")
+    node.faults.clear()
+    assert decision.status == Decision.Status.FAILED
+    assert decision.failure_reason.startswith("nothing was sent: no LND source of our node")
+    assert live_policy(node, channel) == before
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"kind": Decision.Kind.CLOSE_CHANNEL, "proposed_policy": None}, "Daznode never closes a channel"),
+        ({"kind": Decision.Kind.NO_ACTION, "proposed_policy": None}, "nothing to apply"),
+        ({"status": Decision.Status.APPLIED}, "not pending or approved"),
+        ({"status": Decision.Status.BLOCKED}, "not pending or approved"),
+    ],
+)
+def test_it_refuses_what_may_not_be_applied_and_sends_nothing(node, fields, message):
+    channel = open_channels(1)[0]
+    before = live_policy(node, channel)
+    decision = make_decision(channel, **fields)
+    with pytest.raises(ApplyRefused, match=message):
+        decision_apply(decision=decision, actor="tester")
+    assert live_policy(node, channel) == before
+    assert not decision.audit_entries.exists()
+
+
+def test_the_kill_switch_stops_every_application(node, settings):
+    channel = open_channels(1)[0]
+    before = live_policy(node, channel)
+    KillSwitch.objects.update_or_create(pk=1, defaults={"engaged": True})
+    with pytest.raises(ApplyRefused, match="kill switch"):
+        decision_apply(decision=make_decision(channel), actor="tester")
+    KillSwitch.objects.filter(pk=1).update(engaged=False)
+    settings.DAZNODE_KILL_SWITCH = True
+    with pytest.raises(ApplyRefused, match="kill switch"):
+        decision_apply(decision=make_decision(channel), actor="tester")
+    assert live_policy(node, channel) == before
+
+
+def test_two_workers_racing_for_one_decision_apply_it_exactly_once(node):
+    channel = open_channels(1)[0]
+    decision = make_decision(channel)
+    barrier, outcomes = threading.Barrier(2), []
+
+    def worker(name: str) -> None:
+        try:
+            barrier.wait()
+            outcomes.append(decision_apply(decision=Decision.objects.get(pk=decision.pk), actor=name).status)
+        except AlreadyClaimed:
+            outcomes.append("already claimed")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(f"worker-{i}",)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == sorted([Decision.Status.APPLIED, "already claimed"])
+    assert AuditEntry.objects.filter(decision=decision, action=AuditEntry.Action.POLICY_APPLIED).count() == 1
+    assert PolicyBackup.objects.filter(decision=decision).count() == 1
+
+
+def test_a_failure_in_the_middle_of_a_batch_leaves_the_others_applied(node):
+    channels = open_channels(3)
+    befores = [live_policy(node, c) for c in channels]
+    decisions = [make_decision(c, fee_rate_ppm=b.fee_rate_ppm + 20) for c, b in zip(channels, befores, strict=True)]
+    node.faults.fail_policy_updates([channels[1].chan_point])
+    done = decisions_apply(decisions=decisions, actor="tester", all_or_nothing=False)
+    assert [d.status for d in done] == [Decision.Status.APPLIED, Decision.Status.FAILED, Decision.Status.APPLIED]
+    assert live_policy(node, channels[0]).fee_rate_ppm == befores[0].fee_rate_ppm + 20
+    assert live_policy(node, channels[1]) == befores[1]
+    assert live_policy(node, channels[2]).fee_rate_ppm == befores[2].fee_rate_ppm + 20
+
+
+def test_an_all_or_nothing_batch_undoes_the_applied_ones_when_one_fails(node):
+    channels = open_channels(3)
+    befores = [live_policy(node, c) for c in channels]
+    decisions = [make_decision(c, fee_rate_ppm=b.fee_rate_ppm + 20) for c, b in zip(channels, befores, strict=True)]
+    node.faults.fail_policy_updates([channels[1].chan_point])
+    done = decisions_apply(decisions=decisions, actor="tester", all_or_nothing=True)
+    assert [d.status for d in done] == [
+        Decision.Status.ROLLED_BACK,
+        Decision.Status.FAILED,
+        Decision.Status.FAILED,
+    ]
+    assert "not attempted" in done[2].failure_reason
+    for channel, before in zip(channels, befores, strict=True):
+        assert live_policy(node, channel).same_terms(before)
+        assert Channel.objects.get(pk=channel.pk).policy().same_terms(before)
