@@ -1,0 +1,79 @@
+"""The fee cycle: sync our node, score, decide, validate, and act as the mode says.
+
+    shadow   decisions are recorded, nothing else
+    dry_run  they are validated too, and each fee change shows the exact policy it would send (the default)
+    live     validated fee changes are applied at once; recommendations wait for an operator
+
+With the kill switch engaged a live cycle runs as a dry run. When the sync fails the cycle stops: deciding
+on stale balances is how a fee manager goes wrong.
+"""
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from channels.services import NothingToScore, channels_score
+from channels.sync import sync_node
+from decisions.executor import decisions_apply, kill_switch_engaged
+from decisions.models import Decision, FeeCycle
+from decisions.services import NothingToDecide, decisions_store, judge_channels
+from sources.clients.errors import SourceError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CycleReport:
+    cycle: FeeCycle
+    mode: str
+    decisions: list[Decision] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def fee_cycle(
+    *,
+    mode: str | None = None,
+    actor: str = "system",
+    trigger: str = FeeCycle.Trigger.BEAT,
+    sync: bool = True,
+    now: datetime | None = None,
+) -> CycleReport:
+    now = now or timezone.now()
+    mode = mode or settings.DAZNODE_DECISION_MODE
+    if mode not in Decision.Mode.values:
+        raise ValueError(f"mode must be one of {', '.join(Decision.Mode.values)}")
+    report = CycleReport(
+        cycle=FeeCycle.objects.create(mode=mode, trigger=trigger, actor=actor, started_at=now), mode=mode
+    )
+    if mode == Decision.Mode.LIVE and kill_switch_engaged():
+        report.mode = Decision.Mode.DRY_RUN
+        report.notes.append("the kill switch is engaged: this live cycle ran as a dry run")
+    try:
+        if sync:
+            sync_node(now=now)
+            channels_score(now=now)
+        judgements = judge_channels(now=now)
+    except (SourceError, NothingToScore, NothingToDecide) as exc:
+        report.error = str(exc)
+        logger.warning("fee cycle %s stopped: %s", report.cycle.pk, exc)
+        return _finish(report)
+    report.decisions = decisions_store(judgements, mode=report.mode, actor=actor, cycle=report.cycle, now=now)
+    if report.mode == Decision.Mode.LIVE:
+        to_apply = [d for d in report.decisions if d.changes_policy and d.status == Decision.Status.PENDING]
+        applied = {d.pk: d for d in decisions_apply(decisions=to_apply, actor=actor)}
+        report.decisions = [applied.get(d.pk, d) for d in report.decisions]
+    return _finish(report)
+
+
+def _finish(report: CycleReport) -> CycleReport:
+    counts = Counter(f"{d.kind}/{d.status}" for d in report.decisions)
+    report.cycle.summary = {"decisions": dict(sorted(counts.items())), "notes": report.notes, "error": report.error}
+    report.cycle.finished_at = timezone.now()
+    report.cycle.save(update_fields=["summary", "finished_at"])
+    logger.info("fee cycle %s (%s): %s", report.cycle.pk, report.mode, report.cycle.summary)
+    return report

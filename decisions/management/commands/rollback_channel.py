@@ -1,0 +1,36 @@
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from channels.models import Channel
+from decisions.rollback import RollbackError, channel_rollback
+
+
+class Command(BaseCommand):
+    help = "Put a channel's policy back to what it was at a point in time. Safe to repeat."
+
+    def add_arguments(self, parser):
+        parser.add_argument("chan_id", help="The short channel id.")
+        parser.add_argument("--to", required=True, help="ISO 8601 date and time, e.g. 2026-11-20T08:00:00Z.")
+        parser.add_argument("--force", action="store_true", help="Overwrite a policy changed outside Daznode.")
+        parser.add_argument("--reason", default="", help="Why, for the audit log.")
+
+    def handle(self, *args, chan_id: str, to: str, force=False, reason="", **options):
+        if not (chan_id.isascii() and chan_id.isdigit()):
+            raise CommandError(f"a channel id is a whole number, got {chan_id!r}")
+        channel = Channel.objects.filter(chan_id=int(chan_id)).first()
+        if channel is None:
+            raise CommandError(f"there is no channel {chan_id}")
+        try:
+            moment = parse_datetime(to)
+        except ValueError:
+            moment = None
+        if moment is None:
+            raise CommandError(f"--to must be an ISO 8601 date and time, got {to!r}")
+        if timezone.is_naive(moment):
+            raise CommandError("--to needs a time zone (end it with Z for UTC or +01:00 for instance)")
+        try:
+            result = channel_rollback(channel=channel, to=moment, actor="command", force=force, reason=reason)
+        except RollbackError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(result.message)
