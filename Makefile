@@ -30,6 +30,7 @@ bench: $(VENV)/.installed
 	$(PY) -m tests.benchmarks.bench_graph_cache
 	$(PY) -m tests.benchmarks.bench_centrality
 	$(PY) -m tests.benchmarks.bench_scoring
+	$(PY) -m tests.benchmarks.bench_fee_cycle
 
 changepassword: $(VENV)/.installed
 	$(PY) manage.py changepassword $${DAZNODE_ADMIN_USER:-admin}

@@ -119,17 +119,31 @@ def store_readout(readout: NodeReadout, *, source_name: str, adopt_node: bool = 
     ours = _our_node(readout)
     peer_nodes = _peers(readout)
     seen = [lnd_channel.chan_id for lnd_channel in readout.channels]  # listed means open, announced or not
-    external_changes = []
+    stored = {channel.chan_id: channel for channel in Channel.objects.filter(chan_id__in=seen)}
+    external_changes, new, updated = [], [], []
     for lnd_channel in readout.channels:
-        policy = readout.policies.get(lnd_channel.chan_id) or _known_policy(lnd_channel, readout)
+        known = stored.get(lnd_channel.chan_id)
+        policy = readout.policies.get(lnd_channel.chan_id) or _known_policy(known, lnd_channel, readout)
         if policy is None:
             logger.warning(
                 "sync: channel %s is not in the graph yet (unannounced); stored once it is", lnd_channel.chan_id
             )
             continue
-        change = _store_channel(lnd_channel, policy, peer_nodes[lnd_channel.remote_pubkey], readout)
+        channel = known or Channel(chan_id=lnd_channel.chan_id)
+        before = _values(channel) if known else {}
+        change = _copy_channel(channel, lnd_channel, policy, peer_nodes[lnd_channel.remote_pubkey], readout)
+        if known is None:
+            new.append(channel)
+        elif changed := {name: value for name, value in _values(channel).items() if before[name] != value}:
+            updated.append((channel.pk, changed))
         if change is not None:
             external_changes.append(change)
+    # Only what changed is written, and the sync time in one statement: a 500-channel node syncs in well under
+    # a second, where saving every row (or bulk_update's CASE per field) took seconds on PostgreSQL.
+    Channel.objects.bulk_create(new)
+    for pk, changed in updated:
+        Channel.objects.filter(pk=pk).update(**changed)
+    Channel.objects.filter(chan_id__in=stored).update(synced_at=readout.read_at)
     closed = Channel.objects.filter(closed_at__isnull=True).exclude(chan_id__in=seen).update(closed_at=readout.read_at)
     activity_rows = _store_activity(readout)
     record_external_changes(external_changes, source=source_name, at=readout.read_at)
@@ -144,10 +158,9 @@ def store_readout(readout: NodeReadout, *, source_name: str, adopt_node: bool = 
     return SyncReport(source=source_name, channels=len(seen), closed=closed, activity_rows=activity_rows)
 
 
-def _known_policy(lnd_channel: LndChannel, readout: NodeReadout) -> Policy | None:
+def _known_policy(stored: Channel | None, lnd_channel: LndChannel, readout: NodeReadout) -> Policy | None:
     """For a channel the graph does not show (private, or not announced yet): the policy we stored before, with
     today's fees from feereport; None when we never saw its time lock delta and HTLC limits."""
-    stored = Channel.objects.filter(chan_id=lnd_channel.chan_id).first()
     if stored is None:
         return None
     fee = readout.fees.get(lnd_channel.chan_id)
@@ -172,20 +185,52 @@ def _our_node(readout: NodeReadout) -> Node:
 
 def _peers(readout: NodeReadout) -> dict[str, Node]:
     flaps = {peer.pub_key: peer.flap_count for peer in readout.peers}
-    nodes = {}
-    for pubkey in {channel.remote_pubkey for channel in readout.channels}:
-        node, _ = Node.objects.get_or_create(pubkey=pubkey)
+    pubkeys = {channel.remote_pubkey for channel in readout.channels}
+    nodes = {node.pubkey: node for node in Node.objects.filter(pubkey__in=pubkeys)}
+    Node.objects.bulk_create([Node(pubkey=pubkey) for pubkey in pubkeys - set(nodes)], ignore_conflicts=True)
+    nodes = {node.pubkey: node for node in Node.objects.filter(pubkey__in=pubkeys)}
+    for pubkey, node in nodes.items():
         node.flap_count = flaps.get(pubkey)
-        node.save(update_fields=["flap_count", "updated_at"])
-        nodes[pubkey] = node
+        node.updated_at = readout.read_at
+    Node.objects.bulk_update(nodes.values(), ["flap_count", "updated_at"], batch_size=500)
     return nodes
 
 
-def _store_channel(
-    lnd_channel: LndChannel, policy: Policy, peer: Node, readout: NodeReadout
+CHANNEL_FIELDS = [
+    "chan_point",
+    "peer",
+    "capacity_sat",
+    "local_balance_sat",
+    "remote_balance_sat",
+    "pending_htlc_count",
+    "pending_outgoing_sat",
+    "pending_incoming_sat",
+    "active",
+    "private",
+    "uptime_s",
+    "lifetime_s",
+    "opened_at",
+    "closed_at",
+    "base_fee_msat",
+    "fee_rate_ppm",
+    "time_lock_delta",
+    "min_htlc_msat",
+    "max_htlc_msat",
+    "inbound_base_fee_msat",
+    "inbound_fee_rate_ppm",
+    "policy_disabled",
+]
+
+
+def _values(channel: Channel) -> dict:
+    return {name: getattr(channel, name) for name in CHANNEL_FIELDS}
+
+
+def _copy_channel(
+    channel: Channel, lnd_channel: LndChannel, policy: Policy, peer: Node, readout: NodeReadout
 ) -> tuple[Channel, Policy, Policy] | None:
-    """Store one channel; (channel, stored policy, node's policy) when its policy changed outside Daznode."""
-    channel = Channel.objects.filter(chan_id=lnd_channel.chan_id).first() or Channel(chan_id=lnd_channel.chan_id)
+    """Copy the node's view into the row (unsaved); (channel, stored policy, node's policy) when its policy
+    changed outside Daznode."""
     change = None
     channel.chan_point = lnd_channel.channel_point
     channel.peer = peer
@@ -207,7 +252,6 @@ def _store_channel(
             change = (channel, channel.policy(), policy)
         channel.set_policy(policy)
     channel.synced_at = readout.read_at
-    channel.save()
     return change
 
 

@@ -324,12 +324,14 @@ def create_simulator(
     host: str = "127.0.0.1",
     port: int = 0,
     clock: Callable[[], float] = time.time,
+    our_pubkey: str | None = None,
 ) -> RunningSimulator:
-    """Build the node and bind the server, without serving yet. Raises GraphError, OSError (port in use)."""
+    """Build the node and bind the server, without serving yet. Raises GraphError, OSError (port in use).
+    `our_pubkey` chooses which node of the graph we are; by default a mid-size routing node."""
     if graph_path is not None:
-        node = SimulatedNode.from_path(graph_path, seed=seed, clock=clock)
+        node = SimulatedNode.from_path(graph_path, seed=seed, clock=clock, our_pubkey=our_pubkey)
     else:
-        node = SimulatedNode.synthetic(seed=seed, node_count=node_count, clock=clock)
+        node = SimulatedNode.synthetic(seed=seed, node_count=node_count, clock=clock, our_pubkey=our_pubkey)
     cert_path = key_path = tls = None
     if tls_dir is not None:
         cert_path, key_path = ensure_certificate(tls_dir, expired=expired_cert)

@@ -47,7 +47,9 @@ assert view.graph.edge_count > 50000
 """
 
 
-def start_simulator(env: dict[str, str], data_dir: Path) -> tuple[subprocess.Popen, str, Path]:
+def start_simulator(
+    env: dict[str, str], data_dir: Path, *, extra_args: list[str] | None = None
+) -> tuple[subprocess.Popen, str, Path]:
     port, macaroon = free_port(), data_dir / "admin.macaroon"
     process = subprocess.Popen(
         [
@@ -60,6 +62,7 @@ def start_simulator(env: dict[str, str], data_dir: Path) -> tuple[subprocess.Pop
             str(port),
             "--macaroon-out",
             str(macaroon),
+            *(extra_args or []),
         ],
         cwd=REPO,
         env=env,

@@ -29,8 +29,10 @@ from sources.clients.errors import SourceTimeout
 from sources.clients.lnd import LndClient
 from sources.simulator import (
     READONLY_PERMISSIONS,
+    GraphError,
     RunningSimulator,
     SimulatedNode,
+    create_simulator,
     mint_macaroon,
     start_simulator,
     synthetic_graph,
@@ -921,3 +923,19 @@ def test_simulate_lnd_serves_https_and_writes_the_admin_macaroon(tmp_path):
     assert info["identity_pubkey"] in banner and info["alias"] in banner
     assert str(macaroon_path.resolve()) in banner and str((tmp_path / "tls" / "tls.cert").resolve()) in banner
     assert macaroon_path.stat().st_mode & 0o077 == 0
+
+
+def test_it_can_be_told_which_node_of_the_graph_we_are():
+    graph = synthetic_graph(seed=5, node_count=200)
+    busiest = max(
+        (edge[end] for edge in graph["edges"] for end in ("node1_pub", "node2_pub")),
+        key=lambda pub: sum(pub in (e["node1_pub"], e["node2_pub"]) for e in graph["edges"]),
+    )
+    simulator = create_simulator(seed=5, node_count=200, our_pubkey=busiest)
+    try:
+        assert simulator.node.pubkey == busiest
+        assert len(simulator.node.channels) == sum(busiest in (e["node1_pub"], e["node2_pub"]) for e in graph["edges"])
+    finally:
+        simulator.stop()
+    with pytest.raises(GraphError, match="has no channel in this graph"):
+        create_simulator(seed=5, node_count=200, our_pubkey="02" + "00" * 32)

@@ -18,6 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--graph", type=Path, help="A describegraph file (.json or .json.gz); default: synthetic")
         parser.add_argument("--seed", type=int, default=1, help="Seed of the synthetic graph and of our node's state")
         parser.add_argument("--nodes", type=int, default=2000, help="Size of the synthetic graph (without --graph)")
+        parser.add_argument("--pubkey", help="Which node of the graph we are (default: a mid-size routing node)")
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8080, help="LND's REST port by default")
         parser.add_argument("--tls-dir", type=Path, help="Serve HTTPS with tls.cert/tls.key here (made if missing)")
@@ -34,7 +35,9 @@ class Command(BaseCommand):
             raise CommandError(f"--port must be between 0 and 65535, not {port}")
         if graph is None and nodes < 10:
             raise CommandError("--nodes must be at least 10")
-        simulator = self._create(graph, seed=seed, nodes=nodes, host=host, port=port, tls_dir=options["tls_dir"])
+        simulator = self._create(
+            graph, seed=seed, nodes=nodes, host=host, port=port, tls_dir=options["tls_dir"], pubkey=options["pubkey"]
+        )
         try:
             macaroon_path = self._write_macaroon(simulator, options["macaroon_out"])
             self.stdout.write(self._banner(simulator, macaroon_path))
@@ -47,10 +50,18 @@ class Command(BaseCommand):
         finally:
             simulator.stop()
 
-    def _create(self, graph: Path | None, *, seed: int, nodes: int, host: str, port: int, tls_dir) -> RunningSimulator:
+    def _create(
+        self, graph: Path | None, *, seed: int, nodes: int, host: str, port: int, tls_dir, pubkey: str | None
+    ) -> RunningSimulator:
         try:
             return create_simulator(
-                graph_path=graph, seed=seed, node_count=nodes, host=host, port=port, tls_dir=tls_dir
+                graph_path=graph,
+                seed=seed,
+                node_count=nodes,
+                host=host,
+                port=port,
+                tls_dir=tls_dir,
+                our_pubkey=pubkey,
             )
         except GraphError as exc:
             raise CommandError(str(exc)) from None
