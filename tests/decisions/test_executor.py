@@ -2,6 +2,7 @@
 the policy it had, a backup and an audit row."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -75,7 +76,7 @@ def test_it_restores_the_backup_when_verification_finds_another_policy(node):
 
 
 def test_a_timeout_after_the_node_applied_reads_back_and_restores_the_backup(node, settings):
-    settings.DAZNODE_SOURCE_TIMEOUT = __import__("datetime").timedelta(seconds=0.5)
+    settings.DAZNODE_SOURCE_TIMEOUT = timedelta(seconds=0.5)
     channel = open_channels(1)[0]
     before = live_policy(node, channel)
     node.faults.inject("hang_after_apply", path="/v1/chanpolicy", count=4, hang_s=30)
@@ -194,3 +195,19 @@ def test_an_all_or_nothing_batch_undoes_the_applied_ones_when_one_fails(node):
     for channel, before in zip(channels, befores, strict=True):
         assert live_policy(node, channel).same_terms(before)
         assert Channel.objects.get(pk=channel.pk).policy().same_terms(before)
+
+
+def test_when_even_the_restore_fails_the_reason_says_the_policy_is_unknown(node, settings):
+    settings.DAZNODE_SOURCE_TIMEOUT = timedelta(seconds=0.3)
+    channel = open_channels(1)[0]
+    before = live_policy(node, channel)
+    node.faults.inject("hang_after_apply", path="/v1/chanpolicy", count=4, hang_s=30)  # applied, then silence
+    node.faults.inject("unavailable", path="/v1/chanpolicy", count=100)  # and the restore cannot get through
+    decision = decision_apply(decision=make_decision(channel, fee_rate_ppm=before.fee_rate_ppm + 40), actor="tester")
+    assert decision.status == Decision.Status.FAILED
+    assert "RESTORING BACKUP" in decision.failure_reason and "rollback_channel" in decision.failure_reason
+    assert live_policy(node, channel).fee_rate_ppm == before.fee_rate_ppm + 40, "the node kept the new policy"
+    entry = decision.audit_entries.get(action=AuditEntry.Action.APPLY_FAILED)
+    assert entry.after["fee_rate_ppm"] == before.fee_rate_ppm + 40, "the audit row says what the node holds"
+    channel.refresh_from_db()
+    assert channel.fee_rate_ppm == before.fee_rate_ppm + 40, "the stored row follows the node, not the wish"
