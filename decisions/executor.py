@@ -227,7 +227,7 @@ def _restore(decision, channel, node, actor, *, backup: PolicyBackup, live: Poli
         else:
             outcome, known = (
                 f"RESTORING BACKUP {backup.pk} FAILED: the node's policy is unknown; check it and use rollback_channel",
-                None,
+                readback,  # what the node held at the last read, if it could be read
             )
     reason = f"{problem}; {outcome}"
     with transaction.atomic():
