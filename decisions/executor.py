@@ -45,6 +45,7 @@ def decision_apply(*, decision: Decision, actor: str, writer: NodeWriter | None 
     """Apply one fee decision live. Returns it APPLIED or FAILED (with the reason); raises ApplyRefused when it
     may not be applied at all."""
     _refuse_unless_appliable(decision)
+    _refuse_unless_valid_now(decision, actor)
     _claim(decision, actor)
     try:
         with nullcontext(writer) if writer is not None else node_writer(actor=actor) as node:
@@ -128,6 +129,30 @@ def _refuse_unless_appliable(decision: Decision) -> None:
         raise ApplyRefused(f"the decision is {decision.get_status_display().lower()}, not pending or approved")
     if kill_switch_engaged():
         raise ApplyRefused("the kill switch is engaged: no policy is changed until an admin releases it")
+
+
+def _refuse_unless_valid_now(decision: Decision, actor: str) -> None:
+    from decisions.services import decision_revalidate
+
+    rejections = decision_revalidate(decision=decision, now=timezone.now())
+    if not rejections:
+        return
+    messages = "; ".join(rejection.message for rejection in rejections)
+    with transaction.atomic():
+        blocked = Decision.objects.filter(pk=decision.pk, status__in=Decision.OPEN_STATUSES).update(
+            status=Decision.Status.BLOCKED,
+            rejections=[rejection.to_dict() for rejection in rejections],
+            updated_at=timezone.now(),
+        )
+        if blocked:
+            audit(
+                AuditEntry.Action.APPLY_FAILED,
+                actor=actor,
+                channel=decision.channel,
+                decision=decision,
+                reason=f"blocked by the safety limits in force now, nothing sent: {messages}",
+            )
+    raise ApplyRefused(f"blocked by the safety limits in force now: {messages}")
 
 
 def _claim(decision: Decision, actor: str) -> None:
@@ -283,25 +308,6 @@ def _fail(decision: Decision, actor: str, reason: str, *, before=None, after=Non
 
 
 def kill_switch_role(engaged: bool) -> Role:
-    """Stopping changes is cheap and safe, so an operator may; letting them flow again is an admin's call."""
+    """Who may set the switch (services.kill_switch_set): stopping changes is cheap and safe, so an operator
+    may; letting them flow again is an admin's call."""
     return Role.OPERATOR if engaged else Role.ADMIN
-
-
-def kill_switch_set(*, engaged: bool, actor: str, reason: str = "") -> KillSwitch:
-    """Engage or release the switch and audit it. The caller checks the role (kill_switch_role)."""
-    now = timezone.now()
-    with transaction.atomic():
-        switch = KillSwitch.current()
-        before = {"engaged": switch.engaged, "reason": switch.reason}
-        switch.engaged, switch.reason, switch.changed_by, switch.changed_at = engaged, reason, actor, now
-        switch.save()
-        audit(
-            AuditEntry.Action.KILL_SWITCH,
-            actor=actor,
-            before=before,
-            after={"engaged": engaged, "reason": reason},
-            reason=reason or ("kill switch engaged" if engaged else "kill switch released"),
-            at=now,
-        )
-    logger.warning("kill switch %s by %s: %s", "engaged" if engaged else "released", actor, reason or "no reason")
-    return switch

@@ -76,6 +76,7 @@ def changes_in_last_day(now: datetime) -> int:
 
 
 def _overrides() -> tuple[dict[int, BoundsOverride], dict[int, BoundsOverride]]:
+    """FeeLimit rows by channel id and by peer id."""
     by_channel, by_peer = {}, {}
     for row in FeeLimit.objects.all():
         override = BoundsOverride(
@@ -225,6 +226,29 @@ def decisions_store(
     )
     AuditEntry.objects.bulk_create([_audit_row(decision) for decision in rows])
     return rows
+
+
+def decision_revalidate(*, decision: Decision, now: datetime, limits: Limits | None = None) -> list[Rejection]:
+    """The safety limits in force now, applied again to a stored fee decision: limits, lists, cooldown and
+    budget may have changed since it was made (a dry run's decision can wait hours for an operator)."""
+    from channels.policy import Policy
+    from decisions.engine import Kind as EngineKind
+
+    limits = limits or settings.DAZNODE_DECISION_LIMITS
+    channel = decision.channel
+    by_channel, by_peer = _overrides()
+    candidate = Candidate(
+        chan_id=channel.chan_id,
+        peer_pubkey=channel.peer.pubkey,
+        kind=EngineKind(decision.kind),
+        current=Policy.from_dict(decision.current_policy),
+        proposed=Policy.from_dict(decision.proposed_policy) if decision.proposed_policy else None,
+        bounds=limits.bounds_for(by_peer.get(channel.peer_id), by_channel.get(channel.id)),
+        capacity_sat=channel.capacity_sat,
+        closed=channel.closed_at is not None,
+        last_change_at=_last_change([channel]).get(channel.id),
+    )
+    return validate(candidate, limits, now=now, changes_today=changes_in_last_day(now))
 
 
 def decision_approve(*, decision: Decision, actor: str) -> Decision:

@@ -2,6 +2,7 @@
 the policy it had, a backup and an audit row."""
 
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -211,3 +212,26 @@ def test_when_even_the_restore_fails_the_reason_says_the_policy_is_unknown(node,
     assert entry.after["fee_rate_ppm"] == before.fee_rate_ppm + 40, "the audit row says what the node holds"
     channel.refresh_from_db()
     assert channel.fee_rate_ppm == before.fee_rate_ppm + 40, "the stored row follows the node, not the wish"
+
+
+def test_the_limits_in_force_when_applying_win_over_those_when_deciding(node, settings):
+    channel = open_channels(1)[0]
+    before = live_policy(node, channel)
+    decision = make_decision(channel)
+    settings.DAZNODE_DECISION_LIMITS = replace(
+        settings.DAZNODE_DECISION_LIMITS, deny_channels=frozenset({channel.chan_id})
+    )
+    blocked = r"blocked by the safety limits in force now: channel \d+ is on the deny list"
+    with pytest.raises(ApplyRefused, match=blocked):
+        decision_apply(decision=decision, actor="tester")
+    decision.refresh_from_db()
+    assert decision.status == Decision.Status.BLOCKED and decision.rejections[0]["rule"] == "deny_list"
+    assert live_policy(node, channel) == before
+
+
+def test_a_second_change_of_a_channel_within_the_cooldown_is_blocked_when_applied(node):
+    channel = open_channels(1)[0]
+    decision_apply(decision=make_decision(channel), actor="tester")
+    channel.refresh_from_db()
+    with pytest.raises(ApplyRefused, match="cooldown of 24 h"):
+        decision_apply(decision=make_decision(channel), actor="tester")

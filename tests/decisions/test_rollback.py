@@ -1,5 +1,6 @@
 """Rolling back one decision or a channel to a point in time, on the simulated node."""
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,12 @@ from decisions.executor import decision_apply
 from decisions.models import AuditEntry, Decision, PolicyBackup
 from decisions.rollback import ExternalChangeConflict, RollbackError, channel_rollback, decision_rollback
 from tests.decisions.conftest import change_outside, live_policy, make_decision, open_channels
+
+
+@pytest.fixture
+def no_cooldown(settings):
+    """These tests change one channel twice in a row, which the 24-hour cooldown rightly refuses."""
+    settings.DAZNODE_DECISION_LIMITS = replace(settings.DAZNODE_DECISION_LIMITS, cooldown=timedelta(0))
 
 
 def applied(channel, fee_rate_ppm: int) -> Decision:
@@ -84,7 +91,7 @@ def test_the_sync_records_an_external_change_and_a_channel_rollback_then_needs_f
     assert result.changed and live_policy(node, channel).same_terms(before)
 
 
-def test_a_channel_goes_back_to_its_policy_at_a_point_in_time(node):
+def test_a_channel_goes_back_to_its_policy_at_a_point_in_time(node, no_cooldown):
     channel = open_channels(1)[0]
     original = live_policy(node, channel)
     first = applied(channel, original.fee_rate_ppm + 20)
@@ -104,7 +111,7 @@ def test_a_channel_goes_back_to_its_policy_at_a_point_in_time(node):
     assert live_policy(node, channel).same_terms(original)
 
 
-def test_a_decision_with_a_later_change_on_its_channel_is_not_rolled_back_alone(node):
+def test_a_decision_with_a_later_change_on_its_channel_is_not_rolled_back_alone(node, no_cooldown):
     channel = open_channels(1)[0]
     base = live_policy(node, channel).fee_rate_ppm
     first = applied(channel, base + 20)
