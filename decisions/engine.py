@@ -248,9 +248,15 @@ def _fee_change(facts: ChannelFacts, kind: Kind, rule: Rule, urgency: float, t: 
     step = min(max(bounds.min_change_ppm, round(current_ppm * pct)), bounds.largest_step_ppm(current_ppm))
     target = current_ppm + step if kind == Kind.INCREASE_FEES else current_ppm - step
     target = min(max(target, bounds.min_fee_rate_ppm), bounds.max_fee_rate_ppm)
+    limit = bounds.max_fee_rate_ppm if kind == Kind.INCREASE_FEES else bounds.min_fee_rate_ppm
     if target == current_ppm or (kind == Kind.INCREASE_FEES) != (target > current_ppm):
-        limit = bounds.max_fee_rate_ppm if kind == Kind.INCREASE_FEES else bounds.min_fee_rate_ppm
         why.append(f"The fee rate is already at {current_ppm} ppm and the allowed limit is {limit} ppm: no change.")
+        return _no_change(facts, Rule.AT_BOUND, why)
+    if abs(target - current_ppm) < bounds.min_change_ppm:  # the validator would block it every cycle
+        why.append(
+            f"The fee rate is {current_ppm} ppm and the allowed limit is {limit} ppm: the {abs(target - current_ppm)} "
+            f"ppm left is below the {bounds.min_change_ppm} ppm worth a gossiped update, so no change."
+        )
         return _no_change(facts, Rule.AT_BOUND, why)
     proposed = dataclasses.replace(facts.policy, fee_rate_ppm=target)
     why.append(_diff_sentence(facts.policy, proposed))
@@ -316,7 +322,7 @@ def _rebalance_sentence(facts: ChannelFacts, rule: Rule) -> str:
 
 def _diff_sentence(current: Policy, proposed: Policy) -> str:
     delta = proposed.fee_rate_ppm - current.fee_rate_ppm
-    relative = f", {delta / current.fee_rate_ppm:+.0%}" if current.fee_rate_ppm else ""
+    relative = f", {delta / current.fee_rate_ppm:+.1%}" if current.fee_rate_ppm else ""
     return (
         f"Fee rate {current.fee_rate_ppm} → {proposed.fee_rate_ppm} ppm ({delta:+d} ppm{relative}); base fee "
         f"{current.base_fee_msat} msat, time lock delta {current.time_lock_delta} and HTLC limits unchanged."

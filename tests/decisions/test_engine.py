@@ -123,8 +123,16 @@ def test_at_the_maximum_a_raise_becomes_no_action_and_says_why():
 
 
 def test_a_cut_stops_at_the_minimum():
+    proposal = decide(
+        facts(score=0.31, policy=replace(POLICY, fee_rate_ppm=100), bounds=FeeBounds(min_fee_rate_ppm=90))
+    )
+    assert proposal.proposed.fee_rate_ppm == 90
+
+
+def test_a_limit_that_leaves_less_than_a_worthwhile_change_means_no_change():
     proposal = decide(facts(score=0.45, policy=replace(POLICY, fee_rate_ppm=15), bounds=FeeBounds(min_fee_rate_ppm=12)))
-    assert proposal.proposed.fee_rate_ppm == 12
+    assert (proposal.kind, proposal.rule) == (Kind.NO_ACTION, Rule.AT_BOUND)
+    assert "the 3 ppm left is below the 10 ppm worth a gossiped update" in proposal.reasons[-1]
 
 
 def test_an_offline_peer_means_no_change():
