@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 from auth_vault import api as vault_api
 from channels import api as channels_api
 from daznode import api, views
+from decisions import api as decisions_api
 from sources import api as sources_api
 
 admin.site.site_header = "Daznode"
@@ -30,7 +31,17 @@ api_v1 = [
     path("graph", sources_api.GraphDocumentView.as_view(), name="graph"),
     path("channels", channels_api.ChannelListView.as_view(), name="channels"),
     path("channels/<str:chan_id>/scores", channels_api.ChannelScoreHistoryView.as_view(), name="channel-scores"),
+    path("channels/<str:chan_id>/rollback", decisions_api.ChannelRollbackView.as_view(), name="channel-rollback"),
     path("nodes/<str:pubkey>/metrics", channels_api.NodeMetricsView.as_view(), name="node-metrics"),
+    path("decisions", decisions_api.DecisionListView.as_view(), name="decisions"),
+    path("decisions/preview", decisions_api.DecisionPreviewView.as_view(), name="decision-preview"),
+    path("decisions/<int:pk>", decisions_api.DecisionDetailView.as_view(), name="decision"),
+    path("decisions/<int:pk>/approve", decisions_api.DecisionApproveView.as_view(), name="decision-approve"),
+    path("decisions/<int:pk>/reject", decisions_api.DecisionRejectView.as_view(), name="decision-reject"),
+    path("decisions/<int:pk>/apply", decisions_api.DecisionApplyView.as_view(), name="decision-apply"),
+    path("decisions/<int:pk>/rollback", decisions_api.DecisionRollbackView.as_view(), name="decision-rollback"),
+    path("audit", decisions_api.AuditListView.as_view(), name="audit"),
+    path("system/kill-switch", decisions_api.KillSwitchView.as_view(), name="kill-switch"),
     *router.urls,
 ]
 

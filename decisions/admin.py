@@ -1,16 +1,132 @@
-from django.contrib import admin
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
 
 from daznode.admin import ReadOnlyAdminMixin
-from decisions.models import AuditEntry, Decision, PolicyBackup
+from daznode.roles import Role, user_has_role
+from decisions.audit import user_actor
+from decisions.executor import ApplyRefused, decision_apply
+from decisions.forms import KillSwitchForm
+from decisions.models import AuditEntry, Decision, FeeCycle, FeeLimit, KillSwitch, PolicyBackup
+from decisions.rollback import ExternalChangeConflict, RollbackError, decision_rollback
+from decisions.services import DecisionStateError, decision_approve, decision_reject, kill_switch_set
+
+# What an admin action reports for one decision: a messages level and a sentence.
+Outcome = tuple[int, str]
+
+
+class OperatorMixin:
+    """Admin actions that change decisions or the node are for operators; everyone else only reads."""
+
+    def has_operate_permission(self, request) -> bool:
+        return user_has_role(request.user, Role.OPERATOR)
 
 
 @admin.register(Decision)
-class DecisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["created_at", "channel", "kind", "status", "mode", "total_score", "actor"]
-    list_filter = ["kind", "status", "mode"]
+class DecisionAdmin(OperatorMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "channel", "kind", "rule", "status", "mode", "total_score", "actor"]
+    list_filter = ["kind", "status", "mode", "rule", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["channel__chan_id", "channel__peer__alias", "channel__peer__pubkey"]
     date_hierarchy = "created_at"
     list_select_related = ["channel__peer"]
+    actions = ["approve", "reject", "apply_now", "roll_back", "roll_back_forced"]
+    fieldsets = [
+        (None, {"fields": ["channel", "kind", "status", "mode", "actor", "cycle"]}),
+        ("Why", {"fields": ["rule", "total_score", "reasons_display", "sub_scores_display", "rejections_display"]}),
+        ("What it changes", {"fields": ["diff_display", "failure_reason"]}),
+        ("When", {"fields": ["created_at", "approved_at", "applied_at", "rolled_back_at", "claimed_by"]}),
+        ("Audit trail", {"fields": ["audit_display"]}),
+    ]
+    readonly_fields = ["reasons_display", "sub_scores_display", "rejections_display", "diff_display", "audit_display"]
+
+    @admin.display(description="reasons")
+    def reasons_display(self, decision: Decision) -> str:
+        return format_html("<ol>{}</ol>", format_html_join("", "<li>{}</li>", ((r,) for r in decision.reasons)))
+
+    @admin.display(description="sub-scores (weakest first)")
+    def sub_scores_display(self, decision: Decision) -> str:
+        rows = sorted(decision.sub_scores.items(), key=lambda item: item[1])
+        return table(["heuristic", "score"], [(name, f"{value:.2f}") for name, value in rows])
+
+    @admin.display(description="safety limits broken")
+    def rejections_display(self, decision: Decision) -> str:
+        rows = [(rejection["rule"], rejection["message"]) for rejection in decision.rejections]
+        return table(["limit", "why"], rows) if rows else "none"
+
+    @admin.display(description="policy change")
+    def diff_display(self, decision: Decision) -> str:
+        rows = [(name, current, proposed) for name, (current, proposed) in decision.policy_diff().items()]
+        return table(["field", "current", "proposed"], rows) if rows else "no change to the policy"
+
+    @admin.display(description="audit entries")
+    def audit_display(self, decision: Decision) -> str:
+        entries = decision.audit_entries.order_by("at", "id")
+        rows = [(f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.get_action_display(), e.reason) for e in entries]
+        return table(["at", "actor", "action", "reason"], rows) if rows else "none"
+
+    @admin.action(description="Approve", permissions=["operate"])
+    def approve(self, request, queryset):
+        self.each(request, queryset, approved)
+
+    @admin.action(description="Reject", permissions=["operate"])
+    def reject(self, request, queryset):
+        self.each(request, queryset, rejected)
+
+    @admin.action(description="Apply now (live)", permissions=["operate"])
+    def apply_now(self, request, queryset):
+        self.each(request, queryset.order_by("created_at", "id"), applied)
+
+    @admin.action(description="Roll back", permissions=["operate"])
+    def roll_back(self, request, queryset):
+        self.each(request, queryset.order_by("-applied_at", "-id"), rolled_back)
+
+    @admin.action(description="Roll back, overwriting changes made outside Daznode", permissions=["operate"])
+    def roll_back_forced(self, request, queryset):
+        self.each(request, queryset.order_by("-applied_at", "-id"), lambda d, actor: rolled_back(d, actor, force=True))
+
+    def each(self, request, decisions, act: Callable[[Decision, str], Outcome]) -> None:
+        """Act on each decision on its own: one refusal does not stop the others, and each outcome is reported."""
+        actor = user_actor(request.user)
+        for decision in decisions.select_related("channel"):
+            try:
+                level, message = act(decision, actor)
+            except ExternalChangeConflict as exc:
+                level, message = messages.ERROR, f"{exc}: use the action “{self.roll_back_forced.short_description}”"
+            except (DecisionStateError, ApplyRefused, RollbackError) as exc:
+                level, message = messages.ERROR, str(exc)
+            self.message_user(request, f"Decision {decision.pk} on {decision.channel.chan_id}: {message}", level)
+
+
+def approved(decision: Decision, actor: str) -> Outcome:
+    decision_approve(decision=decision, actor=actor)
+    return messages.SUCCESS, "approved"
+
+
+def rejected(decision: Decision, actor: str) -> Outcome:
+    decision_reject(decision=decision, actor=actor, reason="rejected in the admin")
+    return messages.SUCCESS, "rejected"
+
+
+def applied(decision: Decision, actor: str) -> Outcome:
+    result = decision_apply(decision=decision, actor=actor)
+    if result.status == Decision.Status.FAILED:
+        return messages.ERROR, f"failed: {result.failure_reason}"
+    changes = ", ".join(f"{name} {old} → {new}" for name, (old, new) in result.policy_diff().items())
+    return messages.SUCCESS, f"applied ({changes})"
+
+
+def rolled_back(decision: Decision, actor: str, *, force: bool = False) -> Outcome:
+    result = decision_rollback(decision=decision, actor=actor, force=force, reason="rolled back in the admin")
+    return (messages.SUCCESS if result.changed else messages.WARNING), result.message
+
+
+def table(headers: list[str], rows) -> str:
+    head = format_html_join("", "<th>{}</th>", ((header,) for header in headers))
+    cells = (format_html_join("", "<td>{}</td>", ((cell,) for cell in row)) for row in rows)
+    body = format_html_join("", "<tr>{}</tr>", ((row,) for row in cells))
+    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
 
 
 @admin.register(PolicyBackup)
@@ -26,7 +142,77 @@ class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Append-only: listed and filtered, never added, edited or deleted from here."""
 
     list_display = ["at", "actor", "action", "channel", "decision", "reason"]
-    list_filter = ["action", "actor", ("at", admin.DateFieldListFilter)]
+    list_filter = [
+        "action",
+        ("channel", admin.RelatedOnlyFieldListFilter),
+        ("channel__peer", admin.RelatedOnlyFieldListFilter),
+        "decision__kind",
+        "decision__status",
+        "actor",
+        ("at", admin.DateFieldListFilter),
+    ]
     search_fields = ["channel__chan_id", "channel__peer__alias", "channel__peer__pubkey", "reason"]
     date_hierarchy = "at"
     list_select_related = ["channel__peer", "decision"]
+
+
+@admin.register(FeeCycle)
+class FeeCycleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["started_at", "mode", "trigger", "actor", "finished_at", "summary"]
+    list_filter = ["mode", "trigger"]
+    date_hierarchy = "started_at"
+
+
+@admin.register(FeeLimit)
+class FeeLimitAdmin(OperatorMixin, admin.ModelAdmin):
+    """Per-channel or per-peer fee bounds. Saving runs FeeLimit.clean (one of channel or peer, min <= max)."""
+
+    list_display = ["__str__", "min_fee_rate_ppm", "max_fee_rate_ppm", "min_base_fee_msat", "max_base_fee_msat"]
+    list_display += ["note", "updated_at"]
+    search_fields = ["channel__chan_id", "peer__alias", "peer__pubkey", "note"]
+    autocomplete_fields = ["channel", "peer"]
+    list_select_related = ["channel", "peer"]
+
+    def has_add_permission(self, request) -> bool:
+        return super().has_add_permission(request) and self.has_operate_permission(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and self.has_operate_permission(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and self.has_operate_permission(request)
+
+
+@admin.register(KillSwitch)
+class KillSwitchAdmin(OperatorMixin, admin.ModelAdmin):
+    """The one row. Engaging needs the operator role, releasing the admin role; each change is audited."""
+
+    form = KillSwitchForm
+    list_display = ["__str__", "reason", "changed_by", "changed_at"]
+    fields = ["engaged", "reason", "changed_by", "changed_at", "forced_by_environment"]
+    readonly_fields = ["changed_by", "changed_at", "forced_by_environment"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and self.has_operate_permission(request)
+
+    def changelist_view(self, request, extra_context=None):
+        KillSwitch.current()  # the row exists before anyone looks for it
+        return super().changelist_view(request, extra_context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"user": request.user})
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        kill_switch_set(engaged=data["engaged"], reason=data["reason"], actor=user_actor(request.user))
+
+    @admin.display(description="forced by DAZNODE_KILL_SWITCH", boolean=True)
+    def forced_by_environment(self, switch: KillSwitch) -> bool:
+        return settings.DAZNODE_KILL_SWITCH

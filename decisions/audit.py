@@ -12,6 +12,11 @@ from decisions.models import POLICY_CHANGING_ACTIONS, AuditEntry, Decision
 logger = logging.getLogger(__name__)
 
 
+def user_actor(user) -> str:
+    """How a person appears in the audit log, apart from "system" and "node"."""
+    return f"user:{user.get_username()}"
+
+
 def audit(
     action: str,
     *,
@@ -41,24 +46,46 @@ def _plain(policy: Policy | dict | None) -> dict | None:
     return policy.to_dict() if isinstance(policy, Policy) else policy
 
 
+def external_change(
+    channel: Channel,
+    *,
+    before: Policy,
+    after: Policy,
+    source: str,
+    reason: str,
+    decision: Decision | None = None,
+    at: datetime | None = None,
+) -> AuditEntry:
+    """A policy the node holds that Daznode did not set (lncli, another tool, ThunderHub): kept as history, and
+    remembered so that a rollback does not silently overwrite it."""
+    logger.warning(
+        "channel %s: policy changed outside Daznode (fee rate %s -> %s ppm)",
+        channel.chan_id,
+        before.fee_rate_ppm,
+        after.fee_rate_ppm,
+    )
+    return audit(
+        AuditEntry.Action.EXTERNAL_CHANGE,
+        actor="node",
+        channel=channel,
+        decision=decision,
+        before=before,
+        after=after,
+        reason=reason,
+        source=source,
+        at=at,
+    )
+
+
 def record_external_changes(changes: list[tuple[Channel, Policy, Policy]], *, source: str, at: datetime) -> int:
-    """Policies the node holds that Daznode did not set (lncli, another tool, ThunderHub): kept as history, and
-    remembered so that a rollback does not silently overwrite them."""
+    """What a sync found: the node's policy differs from the one Daznode last knew."""
     for channel, before, after in changes:
-        logger.warning(
-            "channel %s: policy changed outside Daznode (fee rate %s -> %s ppm)",
-            channel.chan_id,
-            before.fee_rate_ppm,
-            after.fee_rate_ppm,
-        )
-        audit(
-            AuditEntry.Action.EXTERNAL_CHANGE,
-            actor="node",
-            channel=channel,
+        external_change(
+            channel,
             before=before,
             after=after,
-            reason="the node's policy differs from the one Daznode last knew",
             source=source,
+            reason="the node's policy differs from the one Daznode last knew",
             at=at,
         )
     return len(changes)

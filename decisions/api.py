@@ -1,0 +1,450 @@
+"""Decision endpoints: read decisions and the audit log (viewer); preview, approve, reject, apply and roll back
+(operator); the kill switch (engage: operator, release: admin). chan_id travels as a string, as in LND's JSON.
+
+Each view parses its input with a serializer, calls one domain function and formats what it returns; the
+domain's refusals become 409 answers with its message, never a 500."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
+from rest_framework.response import Response
+
+from channels.models import PUBKEY, Channel
+from channels.policy import Policy
+from daznode.api import RoleDeclaredMixin
+from daznode.roles import Role, user_has_role
+from decisions.audit import user_actor
+from decisions.engine import Rule
+from decisions.executor import ApplyRefused, decision_apply, kill_switch_role
+from decisions.models import AuditEntry, Decision, KillSwitch
+from decisions.rollback import RollbackError, RollbackResult, channel_rollback, decision_rollback
+from decisions.services import (
+    DecisionStateError,
+    Judgement,
+    NothingToDecide,
+    decision_approve,
+    decision_reject,
+    judge_channels,
+    kill_switch_set,
+)
+
+# Short channel ids are uint64 on the wire, but the database stores a signed 64-bit integer.
+LARGEST_CHAN_ID = 2**63 - 1
+CHAN_ID_MAX_DIGITS = len(str(LARGEST_CHAN_ID))
+REASON_MAX_LENGTH = 1000
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+@contextmanager
+def refusals_as_conflicts() -> Iterator[None]:
+    """The domain refused (wrong state, kill switch, changed outside): nothing happened, say why with a 409."""
+    try:
+        yield
+    except (DecisionStateError, ApplyRefused, RollbackError, NothingToDecide) as exc:
+        raise Conflict(str(exc)) from None
+
+
+def policy_dict(policy: Policy | None) -> dict | None:
+    return policy.to_dict() if policy is not None else None
+
+
+def diff_of(current: dict | None, proposed: dict | None) -> dict[str, dict]:
+    changed = Decision(current_policy=current, proposed_policy=proposed).policy_diff()
+    return {name: {"current": old, "proposed": new} for name, (old, new) in changed.items()}
+
+
+# Input
+
+
+class ChanIdField(serializers.Field):
+    """A short channel id as a string of digits (a JSON number would lose precision in JavaScript)."""
+
+    default_error_messages = {"invalid": 'a channel id is a string of digits, such as "820000000000000001"'}
+
+    def to_internal_value(self, data) -> int:
+        digits = isinstance(data, str) and data.isascii() and data.isdigit() and len(data) <= CHAN_ID_MAX_DIGITS
+        if not (digits and int(data) <= LARGEST_CHAN_ID):
+            self.fail("invalid")
+        return int(data)
+
+    def to_representation(self, value) -> str:
+        return str(value)
+
+
+def channel_or_404(chan_id: str) -> Channel:
+    try:
+        value = ChanIdField().run_validation(chan_id)
+    except ValidationError as exc:
+        raise ValidationError({"chan_id": exc.detail}) from None
+    return get_object_or_404(Channel, chan_id=value)
+
+
+def refuse_unknown_channels(chan_ids: list[int]) -> None:
+    known = set(Channel.objects.filter(chan_id__in=chan_ids).values_list("chan_id", flat=True))
+    unknown = sorted(set(chan_ids) - known)
+    if unknown:
+        raise NotFound(f"unknown channel(s): {', '.join(str(chan_id) for chan_id in unknown)}")
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """Missing from a form-encoded body means missing, not false: releasing a switch is never implied."""
+
+    default_empty_html = serializers.empty
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """A datetime with its timezone: a naive one is refused rather than guessed."""
+
+    default_error_messages = {"naive": "give the timezone, such as 2025-01-31T12:00:00Z or +02:00"}
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)
+
+
+PUBKEY_FIELD = {"regex": PUBKEY.regex, "error_messages": {"invalid": PUBKEY.message}}
+
+
+class DecisionFilterSerializer(serializers.Serializer):
+    channel = ChanIdField(required=False)
+    peer = serializers.RegexField(required=False, **PUBKEY_FIELD)
+    kind = serializers.ChoiceField(choices=Decision.Kind.choices, required=False)
+    status = serializers.ChoiceField(choices=Decision.Status.choices, required=False)
+    mode = serializers.ChoiceField(choices=Decision.Mode.choices, required=False)
+    rule = serializers.ChoiceField(choices=[rule.value for rule in Rule], required=False)
+    since = AwareDateTimeField(required=False)
+
+    LOOKUPS = {
+        "channel": "channel__chan_id",
+        "peer": "channel__peer__pubkey",
+        "kind": "kind",
+        "status": "status",
+        "mode": "mode",
+        "rule": "rule",
+        "since": "created_at__gte",
+    }
+
+
+class AuditFilterSerializer(serializers.Serializer):
+    channel = ChanIdField(required=False)
+    peer = serializers.RegexField(required=False, **PUBKEY_FIELD)
+    action = serializers.ChoiceField(choices=AuditEntry.Action.choices, required=False)
+    kind = serializers.ChoiceField(choices=Decision.Kind.choices, required=False)
+    status = serializers.ChoiceField(choices=Decision.Status.choices, required=False)
+    since = AwareDateTimeField(required=False)
+    until = AwareDateTimeField(required=False)
+
+    LOOKUPS = {
+        "channel": "channel__chan_id",
+        "peer": "channel__peer__pubkey",
+        "action": "action",
+        "kind": "decision__kind",
+        "status": "decision__status",
+        "since": "at__gte",
+        "until": "at__lte",
+    }
+
+
+def filtered(queryset: QuerySet, serializer_class, query_params) -> QuerySet:
+    """Apply the query's filters; a bad value is a 400 naming the parameter."""
+    serializer = serializer_class(data=query_params)
+    serializer.is_valid(raise_exception=True)
+    lookups = serializer_class.LOOKUPS
+    return queryset.filter(**{lookups[name]: value for name, value in serializer.validated_data.items()})
+
+
+class PreviewSerializer(serializers.Serializer):
+    chan_ids = serializers.ListField(child=ChanIdField(), required=False, allow_empty=False, max_length=10_000)
+
+
+class ReviewSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, default="", allow_blank=True, max_length=REASON_MAX_LENGTH)
+
+
+class RollbackSerializer(ReviewSerializer):
+    force = serializers.BooleanField(required=False, default=False)
+
+
+class ChannelRollbackSerializer(RollbackSerializer):
+    to = AwareDateTimeField()
+
+    def validate_to(self, value):
+        if value > timezone.now():
+            raise ValidationError("the point in time is in the future")
+        return value
+
+
+class KillSwitchInputSerializer(serializers.Serializer):
+    engaged = StrictBooleanField()
+    reason = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
+
+
+# Output
+
+
+class PeerMixin(serializers.Serializer):
+    peer = serializers.SerializerMethodField()
+
+    def get_peer(self, row) -> dict | None:
+        channel = row.channel
+        return {"pubkey": channel.peer.pubkey, "alias": channel.peer.alias} if channel else None
+
+
+class DecisionSerializer(PeerMixin, serializers.ModelSerializer):
+    chan_id = serializers.CharField(source="channel.chan_id")
+    diff = serializers.SerializerMethodField()
+    needs_approval = serializers.BooleanField()
+
+    class Meta:
+        model = Decision
+        fields = [
+            "id",
+            "cycle",
+            "chan_id",
+            "peer",
+            "kind",
+            "rule",
+            "status",
+            "mode",
+            "total_score",
+            "sub_scores",
+            "reasons",
+            "current_policy",
+            "proposed_policy",
+            "diff",
+            "rejections",
+            "failure_reason",
+            "needs_approval",
+            "actor",
+            "created_at",
+            "approved_at",
+            "applied_at",
+            "rolled_back_at",
+        ]
+        read_only_fields = fields
+
+    def get_diff(self, decision: Decision) -> dict[str, dict]:
+        return diff_of(decision.current_policy, decision.proposed_policy)
+
+
+class BackupSerializer(serializers.Serializer):
+    taken_at = serializers.DateTimeField()
+    read_from = serializers.CharField()
+    policy = serializers.JSONField()
+
+
+class DecisionAuditSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEntry
+        fields = ["at", "actor", "action", "before", "after", "reason", "source"]
+        read_only_fields = fields
+
+
+class DecisionDetailSerializer(DecisionSerializer):
+    backups = serializers.SerializerMethodField()
+    audit = serializers.SerializerMethodField()
+
+    class Meta(DecisionSerializer.Meta):
+        fields = [*DecisionSerializer.Meta.fields, "backups", "audit"]
+        read_only_fields = fields
+
+    def get_backups(self, decision: Decision) -> list[dict]:
+        return BackupSerializer(decision.policy_backups.order_by("taken_at", "id"), many=True).data
+
+    def get_audit(self, decision: Decision) -> list[dict]:
+        return DecisionAuditSerializer(decision.audit_entries.order_by("at", "id"), many=True).data
+
+
+class AuditEntrySerializer(PeerMixin, DecisionAuditSerializer):
+    chan_id = serializers.SerializerMethodField()
+
+    class Meta(DecisionAuditSerializer.Meta):
+        fields = ["id", "at", "actor", "action", "chan_id", "peer", "decision", "before", "after", "reason", "source"]
+        read_only_fields = fields
+
+    def get_chan_id(self, entry: AuditEntry) -> str | None:
+        return str(entry.channel.chan_id) if entry.channel else None
+
+
+def judgement_data(judgement: Judgement) -> dict:
+    proposal = judgement.proposal
+    current, proposed = proposal.current.to_dict(), policy_dict(proposal.proposed)
+    return {
+        "chan_id": str(judgement.channel.chan_id),
+        "peer": {"pubkey": judgement.channel.peer.pubkey, "alias": judgement.channel.peer.alias},
+        "kind": proposal.kind.value,
+        "rule": proposal.rule.value,
+        "reasons": list(proposal.reasons),
+        "current_policy": current,
+        "proposed_policy": proposed,
+        "diff": diff_of(current, proposed),
+        "rejections": [rejection.to_dict() for rejection in judgement.rejections],
+        "would_change": proposal.changes_policy and not judgement.blocked,
+    }
+
+
+def rollback_data(result: RollbackResult) -> dict:
+    return {
+        "changed": result.changed,
+        "message": result.message,
+        "before": policy_dict(result.before),
+        "after": policy_dict(result.after),
+    }
+
+
+class KillSwitchSerializer(serializers.ModelSerializer):
+    forced_by_environment = serializers.SerializerMethodField()
+
+    class Meta:
+        model = KillSwitch
+        fields = ["engaged", "reason", "changed_by", "changed_at", "forced_by_environment"]
+        read_only_fields = fields
+
+    def get_forced_by_environment(self, switch: KillSwitch) -> bool:
+        return settings.DAZNODE_KILL_SWITCH
+
+
+# Views
+
+
+class DecisionListView(RoleDeclaredMixin, generics.ListAPIView):
+    """Decisions, newest first; ?channel= ?peer= ?kind= ?status= ?mode= ?rule= ?since= narrow them."""
+
+    required_roles = Role.VIEWER
+    serializer_class = DecisionSerializer
+
+    def get_queryset(self):
+        decisions = Decision.objects.select_related("channel__peer").order_by("-created_at", "-id")
+        return filtered(decisions, DecisionFilterSerializer, self.request.query_params)
+
+
+class DecisionDetailView(RoleDeclaredMixin, generics.RetrieveAPIView):
+    """One decision with its backups and its audit trail."""
+
+    required_roles = Role.VIEWER
+    serializer_class = DecisionDetailSerializer
+    queryset = Decision.objects.select_related("channel__peer")
+
+
+class DecisionPreviewView(RoleDeclaredMixin, generics.GenericAPIView):
+    """What the engine would decide now, for all open scored channels or the given ones; stores nothing."""
+
+    required_roles = {"POST": Role.OPERATOR}
+    serializer_class = PreviewSerializer
+
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        chan_ids = serializer.validated_data.get("chan_ids")
+        if chan_ids is not None:
+            refuse_unknown_channels(chan_ids)
+        with refusals_as_conflicts():
+            judgements = judge_channels(now=timezone.now(), chan_ids=chan_ids)
+        return Response({"count": len(judgements), "results": [judgement_data(j) for j in judgements]})
+
+
+class DecisionActionView(RoleDeclaredMixin, generics.GenericAPIView):
+    """POST on one decision (operator): parse the body, act, answer with the decision or the outcome."""
+
+    required_roles = {"POST": Role.OPERATOR}
+    queryset = Decision.objects.select_related("channel__peer")
+    serializer_class = ReviewSerializer
+
+    def post(self, request, pk: int):
+        decision = self.get_object()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with refusals_as_conflicts():
+            return self.act(decision, user_actor(request.user), **serializer.validated_data)
+
+    def act(self, decision: Decision, actor: str, **data) -> Response:
+        raise NotImplementedError
+
+    def answer(self, decision: Decision, status_code: int = status.HTTP_200_OK) -> Response:
+        return Response(DecisionDetailSerializer(decision).data, status=status_code)
+
+
+class DecisionApproveView(DecisionActionView):
+    serializer_class = serializers.Serializer
+
+    def act(self, decision, actor):
+        return self.answer(decision_approve(decision=decision, actor=actor))
+
+
+class DecisionRejectView(DecisionActionView):
+    def act(self, decision, actor, reason):
+        return self.answer(decision_reject(decision=decision, actor=actor, reason=reason))
+
+
+class DecisionApplyView(DecisionActionView):
+    """Apply now, live. 200 with the decision applied; 502 with it failed (its failure_reason says why)."""
+
+    serializer_class = serializers.Serializer
+
+    def act(self, decision, actor):
+        done = decision_apply(decision=decision, actor=actor)
+        failed = done.status == Decision.Status.FAILED
+        return self.answer(done, status.HTTP_502_BAD_GATEWAY if failed else status.HTTP_200_OK)
+
+
+class DecisionRollbackView(DecisionActionView):
+    serializer_class = RollbackSerializer
+
+    def act(self, decision, actor, force, reason):
+        return Response(rollback_data(decision_rollback(decision=decision, actor=actor, force=force, reason=reason)))
+
+
+class ChannelRollbackView(RoleDeclaredMixin, generics.GenericAPIView):
+    """Put back the policy the channel had at a point in time: {"to": ISO datetime with timezone}."""
+
+    required_roles = {"POST": Role.OPERATOR}
+    serializer_class = ChannelRollbackSerializer
+
+    def post(self, request, chan_id: str):
+        channel = channel_or_404(chan_id)
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with refusals_as_conflicts():
+            result = channel_rollback(channel=channel, actor=user_actor(request.user), **serializer.validated_data)
+        return Response(rollback_data(result))
+
+
+class AuditListView(RoleDeclaredMixin, generics.ListAPIView):
+    """The audit log, newest first; ?channel= ?peer= ?action= ?kind= ?status= ?since= ?until= narrow it."""
+
+    required_roles = Role.VIEWER
+    serializer_class = AuditEntrySerializer
+
+    def get_queryset(self):
+        entries = AuditEntry.objects.select_related("channel__peer").order_by("-at", "-id")
+        return filtered(entries, AuditFilterSerializer, self.request.query_params)
+
+
+class KillSwitchView(RoleDeclaredMixin, generics.GenericAPIView):
+    """GET the switch; POST {"engaged": true|false, "reason": "..."}: engaging needs operator, releasing admin."""
+
+    required_roles = {"GET": Role.VIEWER, "POST": Role.OPERATOR}
+    serializer_class = KillSwitchInputSerializer
+
+    def get(self, request):
+        return Response(KillSwitchSerializer(KillSwitch.current()).data)
+
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        engaged, reason = serializer.validated_data["engaged"], serializer.validated_data["reason"]
+        if not user_has_role(request.user, kill_switch_role(engaged)):
+            raise PermissionDenied("Releasing the kill switch needs the admin role.")
+        switch = kill_switch_set(engaged=engaged, actor=user_actor(request.user), reason=reason)
+        return Response(KillSwitchSerializer(switch).data)

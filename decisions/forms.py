@@ -1,0 +1,48 @@
+"""Admin forms for the decisions app: they parse and validate; the admin views call the domain functions."""
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+
+from daznode.roles import user_has_role
+from decisions.executor import kill_switch_role
+from decisions.models import KillSwitch
+
+
+class ChannelRollbackForm(forms.Form):
+    to = forms.DateTimeField(
+        label="Point in time",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": 1}, format="%Y-%m-%dT%H:%M:%S"),
+        help_text=f"In {settings.TIME_ZONE}. The channel gets back the policy it had at that moment.",
+    )
+    force = forms.BooleanField(
+        required=False,
+        label="Overwrite changes made outside Daznode",
+        help_text="Without this, a policy someone changed with lncli or another tool since then is left alone.",
+    )
+    reason = forms.CharField(required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean_to(self):
+        to = self.cleaned_data["to"]
+        if to > timezone.now():
+            raise forms.ValidationError("The point in time is in the future.")
+        return to
+
+
+class KillSwitchForm(forms.ModelForm):
+    """Engaging needs the operator role, releasing the admin role (decisions.executor.kill_switch_role)."""
+
+    user = None  # the admin sets it per request (KillSwitchAdmin.get_form)
+
+    class Meta:
+        model = KillSwitch
+        fields = ["engaged", "reason"]
+
+    def clean(self):
+        cleaned = super().clean()
+        engaged = bool(cleaned.get("engaged"))
+        needed = kill_switch_role(engaged)
+        if not user_has_role(self.user, needed):
+            verb = "Engaging" if engaged else "Releasing"
+            raise forms.ValidationError(f"{verb} the kill switch needs the {needed.label.lower()} role.")
+        return cleaned
