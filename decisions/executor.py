@@ -21,7 +21,7 @@ from django.utils import timezone
 from channels.models import Channel
 from channels.policy import Policy
 from daznode.roles import Role
-from decisions.audit import audit
+from decisions.audit import audit, external_change
 from decisions.models import AuditEntry, Decision, KillSwitch, PolicyBackup
 from decisions.writer import NodeWriter, node_writer
 from sources.clients.errors import SourceError
@@ -264,15 +264,13 @@ def _restore(decision, channel, node, actor, *, backup: PolicyBackup, live: Poli
 
 def _stale(decision, channel, node, actor, *, decided_from: Policy, live: Policy) -> None:
     with transaction.atomic():
-        audit(
-            AuditEntry.Action.EXTERNAL_CHANGE,
-            actor="node",
-            channel=channel,
-            decision=decision,
+        external_change(
+            channel,
             before=decided_from,
             after=live,
-            reason="found when applying: the policy is not the one the decision was made from",
             source=node.source.name,
+            reason="found when applying: the policy is not the one the decision was made from",
+            decision=decision,
         )
         _store_policy(channel, live, None)
         _fail(

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from channels.models import Channel
 from channels.policy import Policy
-from decisions.audit import audit, last_policy_change
+from decisions.audit import audit, external_change, last_policy_change
 from decisions.executor import put_back
 from decisions.models import POLICY_CHANGING_ACTIONS, AuditEntry, Decision, PolicyBackup
 from decisions.writer import NodeWriter, node_writer
@@ -173,15 +173,13 @@ def _record_external(channel, node, decision, *, expected: Policy, live: Policy)
     latest = last_policy_change(channel)
     if latest and latest.action == AuditEntry.Action.EXTERNAL_CHANGE and latest.after == live.to_dict():
         return  # the sync recorded it already
-    audit(
-        AuditEntry.Action.EXTERNAL_CHANGE,
-        actor="node",
-        channel=channel,
-        decision=decision,
+    external_change(
+        channel,
         before=expected,
         after=live,
-        reason="found when rolling back: the policy is not the one Daznode set",
         source=node.source.name,
+        reason="found when rolling back: the policy is not the one Daznode set",
+        decision=decision,
     )
 
 

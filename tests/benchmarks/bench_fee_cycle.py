@@ -14,11 +14,9 @@ Uses DATABASE_URL and REDIS_URL when set, otherwise SQLite and the file cache in
 import os
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
-from tests.benchmarks.bench_graph_cache import own_database, start_simulator
-from tests.benchmarks.measure import MAINNET_GRAPH, REPO, measure, report, require_shared
+from tests.benchmarks.bench_graph_cache import migrated_environment, start_simulator
+from tests.benchmarks.measure import MAINNET_GRAPH, measure, report, require_shared
 
 TARGET_CHANNELS = 500
 TARGET_S = 2.0
@@ -71,22 +69,7 @@ def node_with_about(channel_count: int) -> tuple[str, int]:
 def main() -> int:
     require_shared()
     pubkey, count = node_with_about(TARGET_CHANNELS)
-    with tempfile.TemporaryDirectory(prefix="daznode-bench-") as tmp, own_database() as isolation:
-        data_dir = Path(tmp)
-        env = {
-            **os.environ,
-            "DAZNODE_DATA_DIR": str(data_dir),
-            "DAZNODE_LOG_LEVEL": "WARNING",
-            "DJANGO_SETTINGS_MODULE": "daznode.settings",
-            **isolation,
-        }
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-            cwd=REPO,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+    with migrated_environment() as (env, data_dir):
         simulator, url, macaroon = start_simulator(env, data_dir, extra_args=["--pubkey", pubkey])
         try:
             cycle = measure(CYCLE.format(macaroon=str(macaroon), url=url), env=env)

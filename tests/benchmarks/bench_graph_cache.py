@@ -102,8 +102,9 @@ def own_database() -> Iterator[dict[str, str]]:
             admin.execute(f'DROP DATABASE IF EXISTS "{tag}" WITH (FORCE)')
 
 
-def main() -> int:
-    require_shared()
+@contextmanager
+def migrated_environment() -> Iterator[tuple[dict[str, str], Path]]:
+    """A temporary data directory and a database of the benchmark's own, migrated: (environment, data dir)."""
     with tempfile.TemporaryDirectory(prefix="daznode-bench-") as tmp, own_database() as isolation:
         data_dir = Path(tmp)
         env = {
@@ -120,6 +121,12 @@ def main() -> int:
             check=True,
             capture_output=True,
         )
+        yield env, data_dir
+
+
+def main() -> int:
+    require_shared()
+    with migrated_environment() as (env, data_dir):
         simulator, url, macaroon = start_simulator(env, data_dir)
         try:
             refresh = measure(REFRESH.format(macaroon=str(macaroon), url=url), env=env)
