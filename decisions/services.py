@@ -218,7 +218,11 @@ def decisions_store(
     """Store one decision per judgement (and its audit row); older open decisions of those channels are
     superseded, so an operator never applies yesterday's proposal by mistake."""
     now = now or timezone.now()
-    Decision.objects.filter(channel__in=[j.channel for j in judgements], status__in=Decision.OPEN_STATUSES).update(
+    # An approved recommendation stays approved: the operator agreed to act on it with their own tools.
+    stale = Q(status=Decision.Status.PENDING) | Q(
+        status=Decision.Status.APPROVED, kind__in=[Decision.Kind.INCREASE_FEES, Decision.Kind.DECREASE_FEES]
+    )
+    Decision.objects.filter(stale, channel__in=[j.channel for j in judgements]).update(
         status=Decision.Status.SUPERSEDED, updated_at=now
     )
     rows = Decision.objects.bulk_create(

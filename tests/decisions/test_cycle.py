@@ -10,9 +10,9 @@ from django.utils import timezone
 from channels.models import Channel
 from decisions.cycle import fee_cycle
 from decisions.models import AuditEntry, Decision, FeeCycle, FeeLimit
-from decisions.services import judge_channels, kill_switch_set
+from decisions.services import decision_approve, judge_channels, kill_switch_set
 from decisions.tasks import fee_cycle as fee_cycle_task
-from tests.decisions.conftest import live_policy
+from tests.decisions.conftest import live_policy, make_decision, open_channels
 
 
 def node_fees(sim) -> dict[int, int]:
@@ -131,3 +131,11 @@ def test_the_beat_schedule_runs_the_cycle(settings):
     entry = settings.DAZNODE_BEAT_SCHEDULE["fee-cycle"]
     assert entry["task"] == "decisions.tasks.fee_cycle" and entry["every"] == timedelta(hours=6)
     assert entry["task"] == fee_cycle_task.name
+
+
+def test_an_approved_recommendation_survives_the_next_cycle(node):
+    close = make_decision(open_channels(1)[0], kind=Decision.Kind.CLOSE_CHANNEL, proposed_policy=None)
+    decision_approve(decision=close, actor="user:ann")
+    fee_cycle(mode="dry_run")
+    close.refresh_from_db()
+    assert close.status == Decision.Status.APPROVED
