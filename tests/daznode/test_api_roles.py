@@ -40,6 +40,10 @@ ENDPOINTS = [
     ("post", "/api/v1/vault/secrets", {"name": "new", "kind": "api_key", "value": "another-key-123"}, Role.ADMIN),
     ("post", "/api/v1/vault/secrets/{secret}/rotate", {"value": "rotated-key-123"}, Role.ADMIN),
     ("post", "/api/v1/vault/secrets/{secret}/revoke", {}, Role.ADMIN),
+    ("get", "/api/v1/decisions", None, Role.VIEWER),
+    ("get", "/api/v1/audit", None, Role.VIEWER),
+    ("get", "/api/v1/system/kill-switch", None, Role.VIEWER),
+    ("post", "/api/v1/system/kill-switch", {"engaged": True, "reason": "test"}, Role.OPERATOR),
 ]
 
 
