@@ -3,6 +3,7 @@
 import hashlib
 import logging
 
+from celery import signature
 from django.db import connection, transaction
 
 from auth_vault.models import Secret
@@ -63,5 +64,7 @@ def simulated_node_warm_up(source_name: str) -> None:
         # The chain the refresh task enqueues (analyse, sync our channels, score them), run here at once.
         celery_app.loader.import_default_modules()
         after_new_snapshot(result.snapshot.id).apply()
+        # And a first dry-run fee cycle, so that Decisions shows what Daznode would do with this node.
+        signature("decisions.tasks.fee_cycle", kwargs={"mode": "dry_run", "sync": False}).apply()
     finally:
         connection.close()

@@ -8,6 +8,7 @@ from django.core.cache import cache
 from auth_vault.models import Secret
 from auth_vault.services import secret_get
 from channels.models import ChannelScore
+from decisions.models import Decision
 from sources.demo import other_lnd_source, simulated_node_register, simulated_node_warm_up
 from sources.models import GraphSnapshot, HealthCheck, Source
 from sources.simulator import start_simulator
@@ -37,6 +38,8 @@ def test_registration_stores_the_macaroon_and_a_restart_rotates_it(tmp_path):
         assert HealthCheck.objects.get(source=source).ok
         assert GraphSnapshot.objects.get(source=source).edge_count > 0
         assert ChannelScore.objects.count() == len(sim.node.channels), "analysed, synced and scored"
+        decisions = Decision.objects.filter(mode=Decision.Mode.DRY_RUN)
+        assert decisions.count() == len(sim.node.channels), "and a first dry-run fee cycle decided for each"
     with start_simulator(seed=4, node_count=80) as restarted:  # a new root key, so a new macaroon
         again = simulated_node_register(
             name="demo-lnd", url=restarted.url, macaroon=restarted.admin_macaroon, cert_pem=None
