@@ -9,10 +9,31 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from channels.models import PUBKEY, Channel, ChannelScore, NodeMetric
+from channels.models import PUBKEY, Channel, ChannelScore, NodeMetric, parse_chan_id
 from channels.selectors import latest_analysis
 from daznode.api import RoleDeclaredMixin
 from daznode.roles import Role
+
+
+class ChanIdField(serializers.Field):
+    """A short channel id as a string of digits (a JSON number would lose precision in JavaScript)."""
+
+    def to_internal_value(self, data) -> int:
+        try:
+            return parse_chan_id(data)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def to_representation(self, value) -> str:
+        return str(value)
+
+
+def channel_or_404(chan_id: str) -> Channel:
+    try:
+        value = ChanIdField().run_validation(chan_id)
+    except ValidationError as exc:
+        raise ValidationError({"chan_id": exc.detail}) from None
+    return get_object_or_404(Channel, chan_id=value)
 
 
 class ScoreSerializer(serializers.ModelSerializer):
@@ -99,11 +120,7 @@ class ChannelScoreHistoryView(RoleDeclaredMixin, generics.ListAPIView):
     serializer_class = ScoreSerializer
 
     def get_queryset(self):
-        chan_id = self.kwargs["chan_id"]
-        if not (chan_id.isascii() and chan_id.isdigit()):
-            raise ValidationError({"chan_id": "a channel id is a whole number"})
-        channel = get_object_or_404(Channel, chan_id=int(chan_id))
-        return channel.scores.order_by("-computed_at", "-id")
+        return channel_or_404(self.kwargs["chan_id"]).scores.order_by("-computed_at", "-id")
 
 
 class NodeMetricsView(RoleDeclaredMixin, APIView):

@@ -8,6 +8,16 @@ from channels.scoring import HEURISTICS  # pure, no Django: the one list of heur
 
 PUBKEY = RegexValidator(r"^0[23][0-9a-f]{64}$", "A node public key is 66 lowercase hex characters (33 bytes).")
 CHAN_POINT = RegexValidator(r"^[0-9a-f]{64}:[0-9]+$", "A channel point is funding_txid:output_index.")
+# A short channel id is a uint64 on the wire, but the database column is a signed 64-bit integer.
+LARGEST_CHAN_ID = 2**63 - 1
+
+
+def parse_chan_id(text) -> int:
+    """A short channel id given as text (API, command line); ValueError when it is not one we can hold."""
+    digits = isinstance(text, str) and text.isascii() and text.isdigit() and len(text) <= len(str(LARGEST_CHAN_ID))
+    if not (digits and int(text) <= LARGEST_CHAN_ID):
+        raise ValueError(f'a channel id is a string of digits, such as "820000000000000001", got {text!r}')
+    return int(text)
 
 
 class Node(models.Model):

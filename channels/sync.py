@@ -186,8 +186,7 @@ def _our_node(readout: NodeReadout) -> Node:
 def _peers(readout: NodeReadout) -> dict[str, Node]:
     flaps = {peer.pub_key: peer.flap_count for peer in readout.peers}
     pubkeys = {channel.remote_pubkey for channel in readout.channels}
-    nodes = {node.pubkey: node for node in Node.objects.filter(pubkey__in=pubkeys)}
-    Node.objects.bulk_create([Node(pubkey=pubkey) for pubkey in pubkeys - set(nodes)], ignore_conflicts=True)
+    Node.objects.bulk_create([Node(pubkey=pubkey) for pubkey in pubkeys], ignore_conflicts=True)  # the new ones
     nodes = {node.pubkey: node for node in Node.objects.filter(pubkey__in=pubkeys)}
     for pubkey, node in nodes.items():
         node.flap_count = flaps.get(pubkey)

@@ -9,19 +9,19 @@ from contextlib import contextmanager
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
+from channels.api import ChanIdField, channel_or_404
 from channels.models import PUBKEY, Channel
 from channels.policy import Policy
 from daznode.api import RoleDeclaredMixin
 from daznode.roles import Role, user_has_role
 from decisions.audit import user_actor
 from decisions.engine import Rule
-from decisions.executor import ApplyRefused, decision_apply, kill_switch_role
+from decisions.executor import ApplyRefused, decision_apply
 from decisions.models import AuditEntry, Decision, KillSwitch
 from decisions.rollback import RollbackError, RollbackResult, channel_rollback, decision_rollback
 from decisions.services import (
@@ -31,12 +31,10 @@ from decisions.services import (
     decision_approve,
     decision_reject,
     judge_channels,
+    kill_switch_role,
     kill_switch_set,
 )
 
-# Short channel ids are uint64 on the wire, but the database stores a signed 64-bit integer.
-LARGEST_CHAN_ID = 2**63 - 1
-CHAN_ID_MAX_DIGITS = len(str(LARGEST_CHAN_ID))
 REASON_MAX_LENGTH = 1000
 
 
@@ -64,29 +62,6 @@ def diff_of(current: dict | None, proposed: dict | None) -> dict[str, dict]:
 
 
 # Input
-
-
-class ChanIdField(serializers.Field):
-    """A short channel id as a string of digits (a JSON number would lose precision in JavaScript)."""
-
-    default_error_messages = {"invalid": 'a channel id is a string of digits, such as "820000000000000001"'}
-
-    def to_internal_value(self, data) -> int:
-        digits = isinstance(data, str) and data.isascii() and data.isdigit() and len(data) <= CHAN_ID_MAX_DIGITS
-        if not (digits and int(data) <= LARGEST_CHAN_ID):
-            self.fail("invalid")
-        return int(data)
-
-    def to_representation(self, value) -> str:
-        return str(value)
-
-
-def channel_or_404(chan_id: str) -> Channel:
-    try:
-        value = ChanIdField().run_validation(chan_id)
-    except ValidationError as exc:
-        raise ValidationError({"chan_id": exc.detail}) from None
-    return get_object_or_404(Channel, chan_id=value)
 
 
 def refuse_unknown_channels(chan_ids: list[int]) -> None:

@@ -20,9 +20,10 @@ from django.utils import timezone
 
 from channels.models import Channel
 from channels.policy import Policy
-from daznode.roles import Role
 from decisions.audit import audit, external_change
 from decisions.models import AuditEntry, Decision, KillSwitch, PolicyBackup
+from decisions.rollback import RollbackError, decision_rollback
+from decisions.services import decision_revalidate
 from decisions.writer import NodeWriter, node_writer
 from sources.clients.errors import SourceError
 
@@ -69,11 +70,13 @@ def decisions_apply(*, decisions: Iterable[Decision], actor: str, all_or_nothing
     except SourceError as exc:
         done = []
         for decision in pending:
-            decision.refresh_from_db()
-            if decision.status in Decision.OPEN_STATUSES:
+            try:
                 _claim(decision, actor)
+            except AlreadyClaimed:
+                pass  # another worker has it
+            else:
                 _fail(decision, actor, f"nothing was sent: {exc}")
-                decision.refresh_from_db()
+            decision.refresh_from_db()
             done.append(decision)
         return done
 
@@ -100,8 +103,6 @@ def _apply_batch(pending: list[Decision], node: NodeWriter, actor: str, all_or_n
 
 
 def _undo_batch(done: list[Decision], node: NodeWriter, actor: str, *, culprit: Decision) -> None:
-    from decisions.rollback import RollbackError, decision_rollback
-
     for decision in done:
         if decision.status != Decision.Status.APPLIED:
             continue
@@ -132,8 +133,6 @@ def _refuse_unless_appliable(decision: Decision) -> None:
 
 
 def _refuse_unless_valid_now(decision: Decision, actor: str) -> None:
-    from decisions.services import decision_revalidate
-
     rejections = decision_revalidate(decision=decision, now=timezone.now())
     if not rejections:
         return
@@ -175,8 +174,8 @@ def _apply_claimed(decision: Decision, node: NodeWriter, actor: str) -> None:
     backup = PolicyBackup.objects.create(
         channel=channel, decision=decision, policy=live.to_dict(), read_from=node.source.name
     )
-    problem = _send(node, channel, to_send)
-    readback = _read_quietly(node, channel)
+    problem = node.try_send(channel, to_send)
+    readback = node.read_or_none(channel)
     if problem is None and readback is not None and readback.same_terms(to_send):
         _succeed(decision, channel, node, actor, before=live, after=readback)
         return
@@ -187,30 +186,6 @@ def _apply_claimed(decision: Decision, node: NodeWriter, actor: str) -> None:
             else f"verification mismatch: {_mismatch(to_send, readback)}"
         )
     _restore(decision, channel, node, actor, backup=backup, live=live, readback=readback, problem=problem)
-
-
-def _send(node: NodeWriter, channel: Channel, policy: Policy) -> str | None:
-    try:
-        node.send(channel, policy)
-    except SourceError as exc:
-        return f"the update failed: {exc}"
-    return None
-
-
-def _read_quietly(node: NodeWriter, channel: Channel) -> Policy | None:
-    try:
-        return node.read(channel)
-    except SourceError as exc:
-        logger.warning("reading back channel %s failed: %s", channel.chan_id, exc)
-        return None
-
-
-def put_back(node: NodeWriter, channel: Channel, policy: Policy) -> bool:
-    """Send `policy` again and check it took: True only when the read-back matches."""
-    if _send(node, channel, policy) is not None:
-        return False
-    found = _read_quietly(node, channel)
-    return found is not None and found.same_terms(policy)
 
 
 def _mismatch(expected: Policy, found: Policy) -> str:
@@ -247,7 +222,7 @@ def _restore(decision, channel, node, actor, *, backup: PolicyBackup, live: Poli
     if readback is not None and readback.same_terms(live):
         outcome, known = "the node kept its previous policy", live
     else:
-        if put_back(node, channel, live):
+        if node.put(channel, live):
             outcome, known = f"the previous policy was restored from backup {backup.pk}", live
         else:
             outcome, known = (
@@ -303,9 +278,3 @@ def _fail(decision: Decision, actor: str, reason: str, *, before=None, after=Non
         reason=reason,
         source=source,
     )
-
-
-def kill_switch_role(engaged: bool) -> Role:
-    """Who may set the switch (services.kill_switch_set): stopping changes is cheap and safe, so an operator
-    may; letting them flow again is an admin's call."""
-    return Role.OPERATOR if engaged else Role.ADMIN

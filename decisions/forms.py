@@ -5,8 +5,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from daznode.roles import user_has_role
-from decisions.executor import kill_switch_role
 from decisions.models import KillSwitch
+from decisions.services import kill_switch_role
 
 
 class ChannelRollbackForm(forms.Form):
@@ -30,7 +30,7 @@ class ChannelRollbackForm(forms.Form):
 
 
 class KillSwitchForm(forms.ModelForm):
-    """Engaging needs the operator role, releasing the admin role (decisions.executor.kill_switch_role)."""
+    """Engaging needs the operator role, releasing the admin role (decisions.services.kill_switch_role)."""
 
     user = None  # the admin sets it per request (KillSwitchAdmin.get_form)
 

@@ -4,6 +4,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from daznode.models import AppendOnlyModel
+from decisions.engine import FEE_CHANGES, RECOMMENDATIONS
 
 
 class FeeCycle(models.Model):
@@ -93,11 +94,11 @@ class Decision(models.Model):
     @property
     def needs_approval(self) -> bool:
         """Closing a channel and moving liquidity are the operator's acts: Daznode only recommends them."""
-        return self.kind in (self.Kind.REBALANCE, self.Kind.CLOSE_CHANNEL)
+        return self.kind in RECOMMENDATIONS
 
     @property
     def changes_policy(self) -> bool:
-        return self.kind in (self.Kind.INCREASE_FEES, self.Kind.DECREASE_FEES)
+        return self.kind in FEE_CHANGES
 
     def policy_diff(self) -> dict[str, tuple]:
         """Field -> (current, proposed) for the fields the decision changes."""

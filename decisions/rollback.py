@@ -15,7 +15,6 @@ from django.utils import timezone
 from channels.models import Channel
 from channels.policy import Policy
 from decisions.audit import audit, external_change, last_policy_change
-from decisions.executor import put_back
 from decisions.models import POLICY_CHANGING_ACTIONS, AuditEntry, Decision, PolicyBackup
 from decisions.writer import NodeWriter, node_writer
 from sources.clients.errors import SourceError
@@ -151,8 +150,8 @@ def _restore_with(node: NodeWriter, channel, target, expected, actor, force, rea
         return RollbackResult(True, f"channel {channel.chan_id} already has that policy", live, live)
     PolicyBackup.objects.create(channel=channel, decision=decision, policy=live.to_dict(), read_from=node.source.name)
     to_send = Policy(**{**target.to_dict(), "disabled": live.disabled})
-    if not put_back(node, channel, to_send):
-        if not put_back(node, channel, live):
+    if not node.put(channel, to_send):
+        if not node.put(channel, live):
             logger.error("channel %s: rollback failed and the previous policy could not be re-sent", channel.chan_id)
         audit(
             AuditEntry.Action.APPLY_FAILED,

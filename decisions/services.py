@@ -22,8 +22,10 @@ from django.db.models import Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from channels.models import Channel, ChannelActivity, ChannelScore
+from channels.policy import Policy
+from daznode.roles import Role
 from decisions.audit import audit
-from decisions.engine import ChannelFacts, Kind, Proposal, Thresholds, decide
+from decisions.engine import FEE_CHANGES, ChannelFacts, Kind, Proposal, Thresholds, decide
 from decisions.models import POLICY_CHANGING_ACTIONS, AuditEntry, Decision, FeeCycle, FeeLimit, KillSwitch
 from decisions.validator import BoundsOverride, Candidate, Limits, Rejection, validate
 
@@ -220,7 +222,7 @@ def decisions_store(
     now = now or timezone.now()
     # An approved recommendation stays approved: the operator agreed to act on it with their own tools.
     stale = Q(status=Decision.Status.PENDING) | Q(
-        status=Decision.Status.APPROVED, kind__in=[Decision.Kind.INCREASE_FEES, Decision.Kind.DECREASE_FEES]
+        status=Decision.Status.APPROVED, kind__in=[kind.value for kind in FEE_CHANGES]
     )
     Decision.objects.filter(stale, channel__in=[j.channel for j in judgements]).update(
         status=Decision.Status.SUPERSEDED, updated_at=now
@@ -235,8 +237,6 @@ def decisions_store(
 def decision_revalidate(*, decision: Decision, now: datetime, limits: Limits | None = None) -> list[Rejection]:
     """The safety limits in force now, applied again to a stored fee decision: limits, lists, cooldown and
     budget may have changed since it was made (a dry run's decision can wait hours for an operator)."""
-    from channels.policy import Policy
-    from decisions.engine import Kind as EngineKind
 
     limits = limits or settings.DAZNODE_DECISION_LIMITS
     channel = decision.channel
@@ -244,7 +244,7 @@ def decision_revalidate(*, decision: Decision, now: datetime, limits: Limits | N
     candidate = Candidate(
         chan_id=channel.chan_id,
         peer_pubkey=channel.peer.pubkey,
-        kind=EngineKind(decision.kind),
+        kind=Kind(decision.kind),
         current=Policy.from_dict(decision.current_policy),
         proposed=Policy.from_dict(decision.proposed_policy) if decision.proposed_policy else None,
         bounds=limits.bounds_for(by_peer.get(channel.peer_id), by_channel.get(channel.id)),
@@ -293,3 +293,9 @@ def kill_switch_set(*, engaged: bool, actor: str, reason: str = "") -> KillSwitc
             audit(AuditEntry.Action.KILL_SWITCH, actor=actor, reason=f"{state}: {reason}" if reason else state, at=now)
         switch.refresh_from_db()
     return switch
+
+
+def kill_switch_role(engaged: bool) -> Role:
+    """Who may set the switch: stopping changes is cheap and safe, so an operator may; letting them flow again
+    is an admin's call."""
+    return Role.OPERATOR if engaged else Role.ADMIN

@@ -41,6 +41,28 @@ class NodeWriter:
     def send(self, channel: Channel, policy: Policy) -> None:
         self.client.update_channel_policy(chan_point=channel.chan_point, policy=policy)
 
+    def try_send(self, channel: Channel, policy: Policy) -> str | None:
+        """Send; None when the node took the request, otherwise why not (the node's state is then unknown)."""
+        try:
+            self.send(channel, policy)
+        except SourceError as exc:
+            return f"the update failed: {exc}"
+        return None
+
+    def read_or_none(self, channel: Channel) -> Policy | None:
+        try:
+            return self.read(channel)
+        except SourceError as exc:
+            logger.warning("reading back channel %s failed: %s", channel.chan_id, exc)
+            return None
+
+    def put(self, channel: Channel, policy: Policy) -> bool:
+        """Send `policy` and check it took: True only when the read-back matches."""
+        if self.try_send(channel, policy) is not None:
+            return False
+        found = self.read_or_none(channel)
+        return found is not None and found.same_terms(policy)
+
 
 @contextmanager
 def node_writer(*, actor: str) -> Iterator[NodeWriter]:

@@ -16,9 +16,9 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Validate and show the diff; change nothing.")
         parser.add_argument("--mode", choices=Decision.Mode.values, help="Override DAZNODE_DECISION_MODE.")
         parser.add_argument("--no-sync", action="store_true", help="Decide on the stored state (no LND read).")
-        parser.add_argument("--all", action="store_true", help="Also list the channels left alone.")
+        parser.add_argument("--all", action="store_true", dest="show_all", help="Also list the channels left alone.")
 
-    def handle(self, *args, dry_run=False, mode=None, no_sync=False, all=False, **options):
+    def handle(self, *args, dry_run=False, mode=None, no_sync=False, show_all=False, **options):
         if dry_run and mode not in (None, Decision.Mode.DRY_RUN):
             raise CommandError("--dry-run and --mode do not go together")
         report = fee_cycle(
@@ -31,7 +31,7 @@ class Command(BaseCommand):
             raise CommandError(f"the cycle stopped: {report.error}")
         for note in report.notes:
             self.stdout.write(self.style.WARNING(note))
-        self._table(report.decisions, show_all=all)
+        self._table(report.decisions, show_all=show_all)
         self.stdout.write(f"\ncycle {report.cycle.pk} ({report.mode}): {report.cycle.summary['decisions']}")
 
     def _table(self, decisions, *, show_all: bool) -> None:

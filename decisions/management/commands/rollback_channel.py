@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from channels.models import Channel
+from channels.models import Channel, parse_chan_id
 from decisions.rollback import RollbackError, channel_rollback
 
 
@@ -16,9 +16,10 @@ class Command(BaseCommand):
         parser.add_argument("--reason", default="", help="Why, for the audit log.")
 
     def handle(self, *args, chan_id: str, to: str, force=False, reason="", **options):
-        if not (chan_id.isascii() and chan_id.isdigit()):
-            raise CommandError(f"a channel id is a whole number, got {chan_id!r}")
-        channel = Channel.objects.filter(chan_id=int(chan_id)).first()
+        try:
+            channel = Channel.objects.filter(chan_id=parse_chan_id(chan_id)).first()
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         if channel is None:
             raise CommandError(f"there is no channel {chan_id}")
         try:
