@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIND ?= 127.0.0.1:8000
+# LNbits (the LNbits client's tests run against a real one) conflicts with our dependencies: it gets its own.
+LNBITS_VENV := .venv-lnbits
+# Parallel test workers: `auto` is one per core; each gets its own data folder, Redis database and test database.
+TEST_WORKERS ?= auto
 
-.PHONY: run test lint bench changepassword clean
+.PHONY: install run test lint typecheck bench changepassword clean
 
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Daznode needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -13,18 +17,31 @@ $(VENV)/.installed: requirements/base.txt requirements/dev.txt
 	$(PY) -m pip install --quiet -r requirements/dev.txt
 	touch $@
 
+# Built by the tests' own helper, so that `make` and a bare `pytest` build it the same way; it writes the copy of
+# the requirements last (touched here too: an unchanged file would otherwise be rebuilt on every run).
+$(LNBITS_VENV)/requirements.txt: requirements/lnbits.txt $(VENV)/.installed
+	$(PY) -m tests.sources.lnbits_server
+	touch $@
+
+## install: the project's environment with the development tools, and LNbits' environment for its tests
+install: $(VENV)/.installed $(LNBITS_VENV)/requirements.txt
+
 ## run: install, migrate, create the admin, then start web, worker, beat and a simulated LND (the demo data)
 run: $(VENV)/.installed
 	$(PY) manage.py bootstrap --url http://$(BIND)
 	DAZNODE_BIND=$(BIND) PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho -f docker/Procfile -d $(CURDIR) start
 
 ## test: the whole test suite (PostgreSQL and Redis when DATABASE_URL and REDIS_URL are set)
-test: $(VENV)/.installed
-	DAZNODE_DATA_DIR=$(CURDIR)/.test-data $(PY) -m pytest
+test: install
+	DAZNODE_DATA_DIR=$(CURDIR)/.test-data $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+## typecheck: mypy over decisions/, channels/ and sources/clients/ (configured in pyproject.toml)
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed
 	$(PY) -m tests.benchmarks.bench_graph_cache
@@ -36,4 +53,4 @@ changepassword: $(VENV)/.installed
 	$(PY) manage.py changepassword $${DAZNODE_ADMIN_USER:-admin}
 
 clean:
-	rm -rf $(VENV) .test-data .pytest_cache
+	rm -rf $(VENV) $(LNBITS_VENV) .venv-lnbits.lock .venv-lnbits-install.log .test-data .pytest_cache .mypy_cache

@@ -10,13 +10,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 from django.db import connection
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+# Files the suite reads but the repository does not hold (CI copies them beside its clone).
+SHARED = REPO.parent / "shared"
 # Variables a child process must not inherit from the developer's shell unless a test sets them.
 OUR_VARIABLES = (
     "DATABASE_URL",
@@ -29,14 +31,62 @@ OUR_VARIABLES = (
 )
 
 
+def skipping_forbidden() -> bool:
+    """In CI (CI=true, or DAZNODE_TEST_REQUIRE_SERVICES=1 as .ci/run sets) a test that cannot run is a failure: a
+    skip there would hide a test that never ran behind a green build."""
+    return os.environ.get("DAZNODE_TEST_REQUIRE_SERVICES") == "1" or os.environ.get("CI", "").lower() in ("true", "1")
+
+
+def skip_or_fail(message: str) -> None:
+    """Skip in a developer's clone, fail in CI: the one place that decides."""
+    if skipping_forbidden():
+        pytest.fail(f"{message} (CI forbids skipping: CI=true or DAZNODE_TEST_REQUIRE_SERVICES=1)", pytrace=False)
+    pytest.skip(message)
+
+
 def require_service(available: bool, what: str, how: str) -> None:
     """Skip when a service is not configured, except in CI, where a skipped service test is a failure."""
-    if available:
-        return
-    message = f"{what} is not configured: {how}"
-    if os.environ.get("DAZNODE_TEST_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{message} (DAZNODE_TEST_REQUIRE_SERVICES=1 forbids skipping)")
-    pytest.skip(message)
+    if not available:
+        skip_or_fail(f"{what} is not configured: {how}")
+
+
+def require_shared(path: Path) -> Path:
+    """A file of ../shared (LND's swagger, the mainnet graph): CI lays it beside the clone, a user's clone may not
+    have it."""
+    if not path.exists():
+        skip_or_fail(f"{path} is absent: these tests read ../shared beside the repository at run time")
+    return path
+
+
+REDIS_DATABASES = 16  # Redis' default number of logical databases
+
+
+def worker_environment(index: int, *, data_dir: Path, redis_url: str) -> dict[str, str]:
+    """What parallel worker `index` (pytest -n) changes in its environment so that workers never share state: its own
+    data folder (SQLite, file cache, broker, keys) and, with Redis, its own logical database, because the tests'
+    `cache.clear()` is a FLUSHDB and a Celery queue is a key. PostgreSQL needs nothing: pytest-django gives each
+    worker its own test database. In CI (base database 0) worker N uses database N."""
+    env = {"DAZNODE_DATA_DIR": str(data_dir / f"worker{index}")}
+    if redis_url:
+        parts = urlsplit(redis_url)
+        if parts.scheme not in ("redis", "rediss"):
+            raise pytest.UsageError(f"parallel tests need REDIS_URL as redis://host:port/db, not {parts.scheme}://")
+        database = int(parts.path.strip("/") or 0) + index
+        if database >= REDIS_DATABASES:
+            raise pytest.UsageError(f"worker {index} would need Redis database {database}: lower REDIS_URL's or -n")
+        env["REDIS_URL"] = urlunsplit(parts._replace(path=f"/{database}"))
+    return env
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: absent when it is not installed
+def pytest_xdist_setupnodes(config: pytest.Config, specs: list) -> None:
+    """Runs in the controller before the workers start, hence before their settings load (`env:` of the spec)."""
+    from django.conf import settings
+
+    for index, spec in enumerate(specs):
+        spec.env.update(
+            worker_environment(index, data_dir=settings.DATA_DIR, redis_url=os.environ.get("REDIS_URL", ""))
+        )
 
 
 @pytest.fixture

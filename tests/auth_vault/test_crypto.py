@@ -96,7 +96,7 @@ def test_a_passphrase_key_derives_a_key_per_ciphertext_with_a_stored_salt():
         ("k1=not base64!", "key 'k1' is not valid base64"),
         (f"k1={base64.b64encode(b'short').decode()}", "key 'k1' must decode to 32 bytes, got 5"),
         ("k1=passphrase:short", "the passphrase of key 'k1' must be at least 16 characters"),
-        (f"{key_entry('k1')},{key_entry('k1')}", "key ids must be unique"),
+        pytest.param(f"{key_entry('k1')},{key_entry('k1')}", "key ids must be unique", id="duplicate-id"),
     ],
 )
 def test_a_malformed_keyring_is_refused_without_echoing_key_material(text, message):

@@ -10,10 +10,9 @@ import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
+from tests.conftest import REPO, SHARED, skipping_forbidden
+
 MAINNET_GRAPH = SHARED / "graph" / "mainnet-2026-02-03.describegraph.json.gz"
 
 # Prepended to every measured snippet: Django set up, then `timed()` around the part being measured.
@@ -69,6 +68,11 @@ def report(label: str, seconds: float, peak_rss_mb: float, *, target_s: float, t
 
 
 def require_shared() -> None:
-    if not MAINNET_GRAPH.exists():
-        print(f"skipped: {MAINNET_GRAPH} is not there (../shared is absent in this clone)")
-        sys.exit(0)
+    """As the tests' `require_shared`: a clone without ../shared skips, CI fails instead of passing silently."""
+    if MAINNET_GRAPH.exists():
+        return
+    message = f"{MAINNET_GRAPH} is not there (../shared is absent in this clone)"
+    if skipping_forbidden():
+        sys.exit(f"failed: {message}; CI forbids skipping (CI=true or DAZNODE_TEST_REQUIRE_SERVICES=1)")
+    print(f"skipped: {message}")
+    sys.exit(0)

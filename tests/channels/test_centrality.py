@@ -6,7 +6,6 @@ import json
 import math
 from array import array
 from collections import deque
-from pathlib import Path
 
 import igraph
 import networkx as nx
@@ -15,8 +14,8 @@ import pytest
 from channels.centrality import Position, compute_node_metrics, node_position, share_strictly_lower
 from sources.graph import EDGE_FIELDS, CompactGraph
 from sources.simulator.graphgen import synthetic_graph
+from tests.conftest import SHARED, require_shared
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 MAINNET_GRAPH = SHARED / "graph" / "mainnet-2026-02-03.describegraph.json.gz"
 RELATIVE_TOLERANCE = 1e-9
 ABSOLUTE_TOLERANCE = 1e-12  # near zero, where a relative tolerance means nothing
@@ -169,9 +168,7 @@ def test_it_applies_the_position_rule(degree, betweenness, percentile, position)
 
 @pytest.fixture(scope="session")
 def mainnet() -> tuple[CompactGraph, nx.Graph]:
-    if not MAINNET_GRAPH.exists():
-        pytest.skip(f"{MAINNET_GRAPH} is absent: these tests read ../shared beside the repository at run time")
-    graph = CompactGraph.from_document(json.loads(gzip.decompress(MAINNET_GRAPH.read_bytes())))
+    graph = CompactGraph.from_document(json.loads(gzip.decompress(require_shared(MAINNET_GRAPH).read_bytes())))
     return graph, as_networkx(graph)
 
 

@@ -1,11 +1,11 @@
 """Real servers for the source clients' tests."""
 
-import os
 import sys
 from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import skip_or_fail
 from tests.sources.lnbits_server import (
     LNBITS_VERSION,
     LnbitsServer,
@@ -27,13 +27,6 @@ def _printer(config: pytest.Config):
     return progress
 
 
-def _fail_or_skip(message: str) -> None:
-    """CI sets DAZNODE_TEST_REQUIRE_SERVICES=1: there a missing LNbits is a failure, elsewhere a skip."""
-    if os.environ.get("DAZNODE_TEST_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{message} (DAZNODE_TEST_REQUIRE_SERVICES=1 forbids skipping)", pytrace=False)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="session")
 def lnbits_server(request: pytest.FixtureRequest) -> Iterator[LnbitsServer]:
     """LNbits with FakeWallet on loopback for the whole session; `create_wallet()` gives a fresh wallet."""
@@ -45,7 +38,7 @@ def lnbits_server(request: pytest.FixtureRequest) -> Iterator[LnbitsServer]:
     else:
         problem = ""
     if problem:  # outside the except block, so that the report shows the reason once, without a traceback
-        _fail_or_skip(problem)
+        skip_or_fail(problem)
     try:
         yield server
     finally:

@@ -1,9 +1,13 @@
-"""A real LNbits for the tests: its own virtual environment (built once, cached under .test-data), FakeWallet as
-the funding source, a fresh data folder each run, loopback only, and nothing switched on that reaches the
-internet. LNbits never goes into the project's own environment."""
+"""A real LNbits for the tests: its own virtual environment (.venv-lnbits from requirements/lnbits.txt, which
+`make install` builds; built here only when missing), FakeWallet as the funding source, a fresh data folder each
+run, loopback only, and nothing switched on that reaches the internet. LNbits never goes into the project's own
+environment, and never writes into the repository (its data folder defaults to ./data of its working directory).
+
+`python -m tests.sources.lnbits_server` builds the environment (what `make install` runs)."""
 
 import fcntl
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -20,13 +24,14 @@ import httpx
 
 from tests.conftest import REPO, free_port
 
-LNBITS_VERSION = "1.6.2"
-# bitstring 5 no longer works with the bolt11 package LNbits 1.6.2 decodes invoices with.
-PACKAGES = (f"lnbits=={LNBITS_VERSION}", "bitstring<5")
+REQUIREMENTS = REPO / "requirements" / "lnbits.txt"
+LNBITS_VERSION = re.search(r"^lnbits==(\S+)", REQUIREMENTS.read_text(), re.MULTILINE)[1]
 SUPPORTED_PYTHONS = ((3, 10), (3, 11), (3, 12))
-TEST_DATA = REPO / ".test-data"
-VENV_DIR = TEST_DATA / f"lnbits-venv-{LNBITS_VERSION}"
-INSTALL_LOG = TEST_DATA / f"lnbits-install-{LNBITS_VERSION}.log"
+VENV_DIR = REPO / ".venv-lnbits"
+# A copy of the requirements it was built from, written last: a build that stopped half-way, or older
+# requirements, are rebuilt. Make's target for the environment is this file too.
+INSTALLED_REQUIREMENTS = VENV_DIR / "requirements.txt"
+INSTALL_LOG = VENV_DIR.with_name(".venv-lnbits-install.log")
 INSTALL_TIMEOUT_S = 900
 PROBE_TIMEOUT_S = 120
 START_TIMEOUT_S = 90
@@ -59,8 +64,7 @@ def _tail(path: Path) -> str:
 @contextmanager
 def _install_lock() -> Iterator[None]:
     """Two test runs at once must not build the same environment over each other."""
-    TEST_DATA.mkdir(parents=True, exist_ok=True)
-    with (TEST_DATA / f"lnbits-venv-{LNBITS_VERSION}.lock").open("w") as lock:
+    with VENV_DIR.with_name(".venv-lnbits.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -70,15 +74,26 @@ def _install_lock() -> Iterator[None]:
 
 def _venv_works() -> bool:
     python = VENV_DIR / "bin" / "python"
-    if not python.exists():
+    built_from = INSTALLED_REQUIREMENTS.read_text() if INSTALLED_REQUIREMENTS.exists() else ""
+    if not python.exists() or built_from != REQUIREMENTS.read_text():
         return False
     probe = "import importlib.metadata as m, lnbits.server; print(m.version('lnbits'))"
-    try:
-        result = subprocess.run(
-            [python, "-c", probe], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return False
+    # Importing lnbits.settings writes <data folder>/.lnbits_auth_key, ./data by default: run it in a scratch
+    # folder, never in the repository, whose ./data is Daznode's runtime data.
+    with tempfile.TemporaryDirectory(prefix="daznode-lnbits-probe-") as scratch:
+        env = {key: os.environ[key] for key in INHERITED if key in os.environ}
+        try:
+            result = subprocess.run(
+                [python, "-c", probe],
+                cwd=scratch,
+                env={**env, "LNBITS_DATA_FOLDER": str(Path(scratch, "data"))},
+                capture_output=True,
+                text=True,
+                timeout=PROBE_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return False
     return result.returncode == 0 and result.stdout.strip() == LNBITS_VERSION
 
 
@@ -110,13 +125,14 @@ def _install(progress: Progress) -> None:
     shutil.rmtree(VENV_DIR, ignore_errors=True)
     with INSTALL_LOG.open("w") as log:
         _run_logged([_base_python(), "-m", "venv", str(VENV_DIR)], log)
-        progress(f"LNbits {LNBITS_VERSION}: pip install {' '.join(PACKAGES)}")
-        _run_logged([str(VENV_DIR / "bin" / "python"), "-m", "pip", "install", *PACKAGES], log)
+        progress(f"LNbits {LNBITS_VERSION}: pip install -r {REQUIREMENTS.relative_to(REPO)}")
+        _run_logged([str(VENV_DIR / "bin" / "python"), "-m", "pip", "install", "-r", str(REQUIREMENTS)], log)
+    shutil.copyfile(REQUIREMENTS, INSTALLED_REQUIREMENTS)
     progress(f"LNbits {LNBITS_VERSION}: installed in {time.monotonic() - started:.0f}s")
 
 
 def ensure_lnbits_venv(progress: Progress) -> Path:
-    """The cached environment, built first if it is missing or broken."""
+    """The environment `make install` built, built here first if it is missing, broken or out of date."""
     with _install_lock():
         if not _venv_works():
             _install(progress)
@@ -239,3 +255,10 @@ def start_lnbits(venv: Path, *, progress: Progress) -> LnbitsServer:
         server.stop()
         raise
     return server
+
+
+if __name__ == "__main__":
+    try:
+        ensure_lnbits_venv(print)
+    except LnbitsUnavailable as exc:
+        sys.exit(f"LNbits {LNBITS_VERSION} could not be set up: {exc}")
