@@ -11,7 +11,8 @@ from django.utils.html import format_html
 from auth_vault import services
 from auth_vault.api_keys import api_key_create, api_key_revoke
 from auth_vault.inspection import SecretInputError, inspect_secret
-from auth_vault.models import AccessEvent, ApiKey, Secret
+from auth_vault.models import AccessCount, AccessEvent, ApiKey, Secret
+from daznode.actors import user_actor
 from daznode.admin import ReadOnlyAdminMixin
 
 METADATA_FIELDS = [
@@ -131,7 +132,7 @@ class SecretAdmin(admin.ModelAdmin):
             value=data["secret_bytes"],
             secret_type=data["secret_type"],
             expires_at=data["expires_at"],
-            actor=request.user.get_username(),
+            actor=user_actor(request.user),
             ip=request.META.get("REMOTE_ADDR"),
         )
         obj.__dict__.update(created.__dict__)
@@ -142,7 +143,7 @@ class SecretAdmin(admin.ModelAdmin):
     def revoke_selected(self, request, queryset):
         for secret in queryset:
             services.secret_revoke(
-                secret, actor=request.user.get_username(), reason="admin action", ip=request.META.get("REMOTE_ADDR")
+                secret, actor=user_actor(request.user), reason="admin action", ip=request.META.get("REMOTE_ADDR")
             )
         messages.success(request, f"Revoked {queryset.count()} secret(s).")
 
@@ -160,7 +161,7 @@ class SecretAdmin(admin.ModelAdmin):
                 new = services.secret_rotate(
                     secret,
                     value=form.secret_bytes(secret.kind),
-                    actor=request.user.get_username(),
+                    actor=user_actor(request.user),
                     grace=timedelta(minutes=form.cleaned_data["grace_minutes"]),
                     ip=request.META.get("REMOTE_ADDR"),
                 )
@@ -212,6 +213,17 @@ class AccessEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["secret"]
 
 
+@admin.register(AccessCount)
+class AccessCountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Scheduled reads and rate-limit refusals, counted per hour (the access events list the rest)."""
+
+    list_display = ["hour", "actor", "operation", "secret", "ip", "count", "last_at", "detail"]
+    list_filter = ["operation", ("hour", admin.DateFieldListFilter)]
+    search_fields = ["actor", "secret__name", "ip", "detail"]
+    date_hierarchy = "hour"
+    list_select_related = ["secret"]
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     """Keys are shown once, on the page that follows their creation; afterwards only their prefix."""
@@ -233,7 +245,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             user=form.cleaned_data["user"],
             name=form.cleaned_data["name"],
             expires_at=form.cleaned_data["expires_at"],
-            actor=request.user.get_username(),
+            actor=user_actor(request.user),
         )
         obj.__dict__.update(created.__dict__)
         request._daznode_new_api_key = key
@@ -251,5 +263,5 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke the selected API keys now")
     def revoke_selected(self, request, queryset):
         for api_key in queryset:
-            api_key_revoke(api_key, actor=request.user.get_username())
+            api_key_revoke(api_key, actor=user_actor(request.user))
         messages.success(request, f"Revoked {queryset.count()} API key(s).")

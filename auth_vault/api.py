@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from auth_vault import services
 from auth_vault.inspection import SecretInputError
 from auth_vault.models import Secret
+from daznode.actors import user_actor
 from daznode.api import RoleDeclaredMixin, client_ip
 from daznode.roles import Role
 
@@ -119,7 +120,7 @@ class SecretListCreateView(RoleDeclaredMixin, generics.ListCreateAPIView):
                 secret_type=data.get("type"),
                 permissions=data.get("permissions"),
                 expires_at=data.get("expires_at"),
-                actor=request.user.get_username(),
+                actor=user_actor(request.user),
                 ip=client_ip(request),
             )
         return Response(SecretSerializer(secret).data, status=status.HTTP_201_CREATED)
@@ -138,7 +139,7 @@ class SecretRotateView(RoleDeclaredMixin, generics.GenericAPIView):
             new = services.secret_rotate(
                 secret,
                 value=serializer.validated_value(),
-                actor=request.user.get_username(),
+                actor=user_actor(request.user),
                 grace=timedelta(seconds=grace),
                 ip=client_ip(request),
             )
@@ -154,6 +155,6 @@ class SecretRevokeView(RoleDeclaredMixin, generics.GenericAPIView):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         revoked = services.secret_revoke(
-            secret, actor=request.user.get_username(), reason=serializer.validated_data["reason"], ip=client_ip(request)
+            secret, actor=user_actor(request.user), reason=serializer.validated_data["reason"], ip=client_ip(request)
         )
         return Response(SecretSerializer(revoked).data)

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from auth_vault.access_log import access_record
 from auth_vault.models import AccessEvent, ApiKey
 
 KEY_PREFIX = "dzk"
@@ -24,7 +25,7 @@ def api_key_create(*, user, name: str, actor: str, expires_at=None) -> tuple[Api
     prefix = secrets.token_hex(4)
     key = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     api_key = ApiKey.objects.create(name=name, user=user, prefix=prefix, key_hash=_hash(key), expires_at=expires_at)
-    AccessEvent.objects.create(
+    access_record(
         operation=AccessEvent.Operation.CREATE,
         actor=actor,
         detail=f"API key {prefix}… '{name}' for {user.get_username()}",
@@ -34,7 +35,7 @@ def api_key_create(*, user, name: str, actor: str, expires_at=None) -> tuple[Api
 
 def api_key_revoke(api_key: ApiKey, *, actor: str) -> None:
     if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
-        AccessEvent.objects.create(
+        access_record(
             operation=AccessEvent.Operation.REVOKE, actor=actor, detail=f"API key {api_key.prefix}… '{api_key.name}'"
         )
 

@@ -28,7 +28,7 @@ NONCE_BYTES = 12  # 96 bits, the size GCM is designed for
 SALT_BYTES = 16
 # OWASP's current recommendation for PBKDF2-HMAC-SHA256.
 PBKDF2_ITERATIONS = 600_000
-KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+KEY_ID = re.compile(r"\A[A-Za-z0-9_.-]{1,32}\Z")  # \Z: `$` would accept a trailing newline
 PASSPHRASE_PREFIX = "passphrase:"  # noqa: S105 - a format marker, not a password
 MIN_PASSPHRASE_CHARS = 16
 FILE_MAGIC = b"DZVAULT1"

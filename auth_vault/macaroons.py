@@ -10,13 +10,10 @@ Op {entity = 1, repeated actions = 2}. Nothing here verifies the signature: only
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from daznode.lnd_permissions import LND_WRITE_PERMISSIONS, lnd_bake_command
+
 FIELD_EOS, FIELD_LOCATION, FIELD_IDENTIFIER, FIELD_VID, FIELD_SIGNATURE = 0, 1, 2, 4, 6
 LND_ID_VERSION = 3
-# What fee management calls on LND (see ../shared/lnd/ENDPOINTS.md): getinfo and graph reads (info:read),
-# channels, fees, forwarding history and balances (offchain:read), listpeers (peers:read), and
-# UpdateChannelPolicy (offchain:write).
-FEE_MANAGER_PERMISSIONS = frozenset({"info:read", "offchain:read", "offchain:write", "peers:read"})
-BAKE_COMMAND = "lncli bakemacaroon " + " ".join(sorted(FEE_MANAGER_PERMISSIONS))
 
 
 class MacaroonFormatError(ValueError):
@@ -45,18 +42,19 @@ class Macaroon:
                 times.append(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
         return min(times, default=None)
 
-    def excess_over(self, needed: frozenset[str] = FEE_MANAGER_PERMISSIONS) -> list[str]:
+    def excess_over(self, needed: frozenset[str] = LND_WRITE_PERMISSIONS) -> list[str]:
         return sorted(self.permissions - needed) if self.permissions is not None else []
 
-    def missing_from(self, needed: frozenset[str] = FEE_MANAGER_PERMISSIONS) -> list[str]:
+    def missing_from(self, needed: frozenset[str] = LND_WRITE_PERMISSIONS) -> list[str]:
         return sorted(needed - self.permissions) if self.permissions is not None else []
 
-    def warnings(self, needed: frozenset[str] = FEE_MANAGER_PERMISSIONS) -> list[str]:
+    def warnings(self, needed: frozenset[str] = LND_WRITE_PERMISSIONS) -> list[str]:
         found = []
         if self.permissions is None:
             found.append("not an LND macaroon identifier: its permissions cannot be read")
         elif excess := self.excess_over(needed):
-            found.append(f"grants more than fee management needs ({', '.join(excess)}); a narrower one: {BAKE_COMMAND}")
+            narrower = lnd_bake_command(write=True)
+            found.append(f"grants more than fee management needs ({', '.join(excess)}); a narrower one: {narrower}")
         if missing := self.missing_from(needed):
             found.append(f"lacks what fee management needs: {', '.join(missing)}")
         return found

@@ -3,7 +3,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
-from daznode.models import AppendOnlyModel
+from daznode.models import AppendOnlyModel, AppendOnlyQuerySet
 
 
 class Secret(models.Model):
@@ -86,8 +86,20 @@ class Secret(models.Model):
         return self.Status.ACTIVE
 
 
+class AccessEventQuerySet(AppendOnlyQuerySet):
+    def prune(self, *, before) -> int:
+        """Delete the rows older than `before`: the one deletion allowed, called by
+        auth_vault.access_log.access_log_prune only. On PostgreSQL the table's trigger refuses it unless that
+        service has opened the guard for this transaction."""
+        deleted, _ = models.QuerySet.delete(self.filter(at__lt=before))
+        return deleted
+
+
 class AccessEvent(AppendOnlyModel):
-    """Who did what with which secret, and security events such as failed logins. Never the secret itself."""
+    """Who did what with which secret, and security events such as failed logins. Never the secret itself.
+
+    Scheduled reads and rate-limit refusals are counted per hour in AccessCount instead (auth_vault.access_log).
+    """
 
     class Operation(models.TextChoices):
         CREATE = "create", "Created"
@@ -100,14 +112,19 @@ class AccessEvent(AppendOnlyModel):
         LOGIN = "login", "Logged in"
         LOGIN_FAILED = "login_failed", "Login failed"
         RATE_LIMITED = "rate_limited", "Rate limited"
+        PRUNE = "prune", "Old entries pruned"
 
     at = models.DateTimeField(default=timezone.now)
-    actor = models.CharField(max_length=150, help_text="A user name, or system.")
+    actor = models.CharField(
+        max_length=150, help_text="Who: user:<username>, system:<task>, command:<command> or anonymous."
+    )
     operation = models.CharField(max_length=20, choices=Operation.choices)
     secret = models.ForeignKey(Secret, null=True, blank=True, on_delete=models.PROTECT, related_name="access_events")
     ip = models.GenericIPAddressField(null=True, blank=True)
     success = models.BooleanField(default=True)
     detail = models.CharField(max_length=500, blank=True)
+
+    objects = AccessEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-at", "-id"]
@@ -115,6 +132,45 @@ class AccessEvent(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.get_operation_display()}"
+
+
+class AccessCount(models.Model):
+    """Events too frequent to list one by one, counted per hour: reads by scheduled work (a health check every
+    minute) and refusals by the rate limits (an abusive client). One row per hour, operation, actor, address and
+    secret, so a busy hour costs one row, not thousands.
+
+    Unlike AccessEvent this row changes (its count grows); each one says only "this happened n times".
+    """
+
+    hour = models.DateTimeField(help_text="Start of the hour counted (UTC).")
+    operation = models.CharField(max_length=20, choices=AccessEvent.Operation.choices)
+    actor = models.CharField(max_length=150)
+    secret = models.ForeignKey(Secret, null=True, blank=True, on_delete=models.PROTECT, related_name="access_counts")
+    ip = models.CharField(max_length=45, blank=True, help_text="Client address, when counted per address.")
+    count = models.PositiveBigIntegerField(default=0)
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+    detail = models.CharField(max_length=200, blank=True, help_text="The latest occurrence's detail.")
+
+    class Meta:
+        ordering = ["-hour", "operation", "actor"]
+        constraints = [
+            # Two partial constraints because NULLs are distinct in a plain unique constraint.
+            models.UniqueConstraint(
+                fields=["hour", "operation", "actor", "ip", "secret"],
+                condition=models.Q(secret__isnull=False),
+                name="one_access_count_per_hour_and_secret",
+            ),
+            models.UniqueConstraint(
+                fields=["hour", "operation", "actor", "ip"],
+                condition=models.Q(secret__isnull=True),
+                name="one_access_count_per_hour",
+            ),
+        ]
+        indexes = [models.Index(fields=["hour"])]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} {self.actor} {self.get_operation_display()} x{self.count}"
 
 
 class ApiKey(models.Model):

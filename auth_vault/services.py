@@ -1,4 +1,5 @@
-"""The vault's operations. Only these functions decrypt; every call is recorded as an AccessEvent.
+"""The vault's operations. Only these functions decrypt; every call is recorded in the access log
+(auth_vault.access_log: a row each, or an hourly count for scheduled reads).
 
 Interfaces (admin, API, commands, source clients) call these with the acting user's name, never touching
 ciphertext or keys themselves.
@@ -12,14 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from auth_vault.access_log import access_read, access_record
 from auth_vault.crypto import Sealed
 from auth_vault.inspection import TYPE_PERMISSIONS, SecretInputError, inspect_secret
+from auth_vault.keyring import vault_keyring
 from auth_vault.models import AccessEvent, Secret
+from auth_vault.signals import secret_rotated
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +76,7 @@ def _label(secret: Secret) -> str:
 
 
 def _seal_into(secret: Secret, plaintext: bytes) -> None:
-    sealed = settings.DAZNODE_VAULT_KEYRING.seal(plaintext, associated_data=_associated_data(secret))
+    sealed = vault_keyring().seal(plaintext, associated_data=_associated_data(secret))
     secret.ciphertext, secret.nonce, secret.key_id = sealed.ciphertext, sealed.nonce, sealed.key_id
     secret.salt, secret.kdf_iterations = sealed.salt, sealed.kdf_iterations
     secret.fingerprint = hashlib.sha256(plaintext).hexdigest()
@@ -87,13 +90,7 @@ def _open(secret: Secret) -> bytes:
         salt=bytes(secret.salt),
         kdf_iterations=secret.kdf_iterations,
     )
-    return settings.DAZNODE_VAULT_KEYRING.open(sealed, associated_data=_associated_data(secret), label=_label(secret))
-
-
-def _record(operation: str, *, actor: str, secret: Secret | None = None, ip=None, success=True, detail="") -> None:
-    AccessEvent.objects.create(
-        operation=operation, actor=actor, secret=secret, ip=ip, success=success, detail=detail[:500]
-    )
+    return vault_keyring().open(sealed, associated_data=_associated_data(secret), label=_label(secret))
 
 
 def _earliest(*moments: datetime | None) -> datetime | None:
@@ -145,7 +142,7 @@ def secret_create(
             secret.save()
     except IntegrityError:  # another request stored the same name between the check above and here
         raise SecretConflict(f"a secret named '{name}' exists already: rotate it to store a new value") from None
-    _record(AccessEvent.Operation.CREATE, actor=actor, secret=secret, ip=ip)
+    access_record(operation=AccessEvent.Operation.CREATE, actor=actor, secret=secret, ip=ip)
     logger.info("vault: %s created %s (%s)", actor, _label(secret), secret.fingerprint[:12])
     return secret
 
@@ -174,7 +171,8 @@ def secret_check(secret: Secret, *, required: set[str] | None = None, now=None) 
 
 
 def secret_get(secret: Secret, *, actor: str, required: set[str] | None = None, ip: str | None = None) -> bytes:
-    """Decrypt a usable secret for use, and record who did.
+    """Decrypt a usable secret for use, and record who did: a row for a person, an hourly count for scheduled
+    work (a "system:<task>" actor, see daznode.actors and auth_vault.access_log.actor_is_system).
 
     The row is read again first: a caller may hold an object loaded before a revocation or rotation, and
     revocation must take effect immediately for everyone.
@@ -183,13 +181,15 @@ def secret_get(secret: Secret, *, actor: str, required: set[str] | None = None, 
     try:
         secret_check(secret, required=required)
     except VaultError as exc:
-        _record(AccessEvent.Operation.DENIED, actor=actor, secret=secret, ip=ip, success=False, detail=str(exc))
+        access_record(
+            operation=AccessEvent.Operation.DENIED, actor=actor, secret=secret, ip=ip, success=False, detail=str(exc)
+        )
         raise
     plaintext = _open(secret)
     now = timezone.now()
     Secret.objects.filter(pk=secret.pk).update(last_used_at=now)
     secret.last_used_at = now
-    _record(AccessEvent.Operation.READ, actor=actor, secret=secret, ip=ip)
+    access_read(actor=actor, secret=secret, ip=ip)
     return plaintext
 
 
@@ -205,15 +205,14 @@ def secret_rotate(
     _describe(new, old.kind, value, old.secret_type, old.permissions, None)
     _seal_into(new, value)
     new.save()
-    # Whatever used the old version uses the new one from now on (through the relations' names, so the vault
-    # does not import the apps that hold references to it).
-    old.sources_authenticated.update(credential=new)
-    old.sources_pinned.update(tls_certificate=new)
+    # Whatever used the old version uses the new one from now on. The apps that refer to secrets listen and
+    # move themselves, inside this transaction: the vault does not know who they are.
+    secret_rotated.send(sender=Secret, old=old, new=new)
     now = timezone.now()
     old.revoked_at = now + (grace or timedelta(0))
     old.save(update_fields=["revoked_at"])
     detail = f"v{old.version} -> v{new.version}, old version revoked at {old.revoked_at:%Y-%m-%d %H:%M:%S} UTC"
-    _record(AccessEvent.Operation.ROTATE, actor=actor, secret=new, ip=ip, detail=detail)
+    access_record(operation=AccessEvent.Operation.ROTATE, actor=actor, secret=new, ip=ip, detail=detail)
     logger.info("vault: %s rotated %s", actor, detail)
     return new
 
@@ -226,7 +225,7 @@ def secret_revoke(secret: Secret, *, actor: str, reason: str = "", ip: str | Non
     if secret.revoked_at is None or secret.revoked_at > now:
         secret.revoked_at = now
         secret.save(update_fields=["revoked_at"])
-        _record(AccessEvent.Operation.REVOKE, actor=actor, secret=secret, ip=ip, detail=reason)
+        access_record(operation=AccessEvent.Operation.REVOKE, actor=actor, secret=secret, ip=ip, detail=reason)
         logger.info("vault: %s revoked %s", actor, _label(secret))
     return secret
 
@@ -242,13 +241,15 @@ class KeyRotationReport:
 @transaction.atomic
 def vault_rotate_key(*, actor: str) -> KeyRotationReport:
     """Re-encrypt every secret with the keyring's current key, all or nothing."""
-    keyring = settings.DAZNODE_VAULT_KEYRING
+    keyring = vault_keyring()
     current = keyring.current.key_id
     stale = list(Secret.objects.select_for_update().exclude(key_id=current).order_by("pk"))
     for secret in stale:
         _seal_into(secret, _open(secret))
         secret.save(update_fields=["ciphertext", "nonce", "key_id", "salt", "kdf_iterations"])
-        _record(AccessEvent.Operation.REENCRYPT, actor=actor, secret=secret, detail=f"now under key '{current}'")
+        access_record(
+            operation=AccessEvent.Operation.REENCRYPT, actor=actor, secret=secret, detail=f"now under key '{current}'"
+        )
     usage = dict(Secret.objects.values_list("key_id").annotate(count=Count("pk")))
     return KeyRotationReport(
         reencrypted=len(stale),

@@ -1,23 +1,31 @@
 """API plumbing shared by the apps: rate limits, the token endpoints, and who-am-I / user roles."""
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.http import HttpResponse
 from django_ratelimit.core import get_usage
 from rest_framework import generics, serializers
+from rest_framework.exceptions import APIException
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
 
-from auth_vault.models import AccessEvent
+from daznode.actors import ANONYMOUS_ACTOR, user_actor
 from daznode.roles import Role, user_role, user_set_role
+from daznode.signals import request_refused, token_issued
 
 logger = logging.getLogger(__name__)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+# About one password check: a refused login may come back once the one in progress is done.
+LOGIN_BUSY_RETRY_AFTER_S = 2
+LOGIN_BUSY_DETAIL = "Too many logins at once. Try again in a moment."
 
 
 def client_ip(request) -> str | None:
@@ -39,21 +47,60 @@ class RateLimit(BaseThrottle):
         if usage is None or not usage["should_limit"]:
             return True
         self.retry_after = max(1, usage["time_left"])
-        actor = request.user.get_username() if request.user.is_authenticated else "anonymous"
+        actor = user_actor(request.user) if request.user.is_authenticated else ANONYMOUS_ACTOR
         logger.warning(
             "rate limited: %s %s by %s from %s (%s)", request.method, request.path, actor, client_ip(request), rate
         )
-        AccessEvent.objects.create(
-            operation=AccessEvent.Operation.RATE_LIMITED,
-            actor=actor,
-            ip=client_ip(request),
-            success=False,
-            detail=f"{request.method} {request.path} over {rate}"[:500],
+        request_refused.send(
+            sender=type(self), actor=actor, ip=client_ip(request), detail=f"{request.method} {request.path} over {rate}"
         )
         return False
 
     def wait(self) -> float:
         return self.retry_after
+
+
+class PasswordCheckSlots:
+    """A bound on the password checks running at once in this process.
+
+    A check costs about a second of CPU (PBKDF2, deliberately slow); left unbounded, a handful of logins occupy
+    every core and every worker thread, and reads wait behind them. A login beyond the bound is refused at once
+    (429, Retry-After) rather than queued, so the threads stay free for everyone else. 429 rather than 503: the
+    client is asked to slow down, and Django does not log it as a server error.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._busy = 0
+
+    @contextmanager
+    def claim(self) -> Iterator[bool]:
+        """Yields whether a slot was free; the slot, if taken, is given back on exit."""
+        with self._lock:
+            granted = self._busy < settings.DAZNODE_LOGIN_CONCURRENCY
+            if granted:
+                self._busy += 1
+        try:
+            yield granted
+        finally:
+            if granted:
+                with self._lock:
+                    self._busy -= 1
+
+
+password_check_slots = PasswordCheckSlots()
+
+
+class LoginsBusy(APIException):
+    status_code = 429
+    default_detail = LOGIN_BUSY_DETAIL
+    default_code = "logins_busy"
+    wait = LOGIN_BUSY_RETRY_AFTER_S  # DRF turns it into Retry-After
+
+
+def refuse_busy_login(request, *, where: str) -> None:
+    logger.warning("login refused: %s from %s while other logins are being checked", where, client_ip(request))
+    request_refused.send(sender=PasswordCheckSlots, actor="anonymous", ip=client_ip(request), detail=f"{where} busy")
 
 
 class LoginRateLimit(RateLimit):
@@ -91,21 +138,22 @@ def admin_login_rate_limited(login_view):
                 logger.warning(
                     "rate limited: admin login from %s (%s)", client_ip(request), settings.DAZNODE_RATE_LOGIN
                 )
-                AccessEvent.objects.create(
-                    operation=AccessEvent.Operation.RATE_LIMITED,
-                    actor="anonymous",
-                    ip=client_ip(request),
-                    success=False,
-                    detail="admin login",
-                )
-                response = HttpResponse(
-                    "Too many login attempts. Try again later.", status=429, content_type="text/plain"
-                )
-                response["Retry-After"] = str(max(1, usage["time_left"]))
-                return response
+                request_refused.send(sender=view, actor="anonymous", ip=client_ip(request), detail="admin login")
+                return _plain_refusal("Too many login attempts. Try again later.", 429, max(1, usage["time_left"]))
+            with password_check_slots.claim() as granted:
+                if not granted:
+                    refuse_busy_login(request, where="admin login")
+                    return _plain_refusal(LOGIN_BUSY_DETAIL, 429, LOGIN_BUSY_RETRY_AFTER_S)
+                return login_view(request, *args, **kwargs)
         return login_view(request, *args, **kwargs)
 
     return view
+
+
+def _plain_refusal(text: str, status: int, retry_after_s: int) -> HttpResponse:
+    response = HttpResponse(text, status=status, content_type="text/plain")
+    response["Retry-After"] = str(retry_after_s)
+    return response
 
 
 class RoleDeclaredMixin:
@@ -115,21 +163,24 @@ class RoleDeclaredMixin:
 
 
 class TokenObtainView(jwt_views.TokenObtainPairView):
-    """POST username and password, get an access and a refresh token. Failed attempts are audited."""
+    """POST username and password, get an access and a refresh token. Failed attempts are audited.
+
+    The rate limit (a throttle, checked before this method runs) and then the bound on concurrent password
+    checks both refuse before any hashing is spent.
+    """
 
     public = True
     permission_classes = [AllowAny]
     throttle_classes = [LoginRateLimit]
 
     def post(self, request, *args, **kwargs):
-        response = super().post(request, *args, **kwargs)
+        with password_check_slots.claim() as granted:
+            if not granted:
+                refuse_busy_login(request, where="API token")
+                raise LoginsBusy
+            response = super().post(request, *args, **kwargs)
         if response.status_code == 200:
-            AccessEvent.objects.create(
-                operation=AccessEvent.Operation.LOGIN,
-                actor=str(request.data.get("username")),
-                ip=client_ip(request),
-                detail="API token issued",
-            )
+            token_issued.send(sender=type(self), username=str(request.data.get("username")), ip=client_ip(request))
         return response
 
 

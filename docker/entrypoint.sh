@@ -5,7 +5,7 @@ set -e
 case "$1" in
   web)
     python manage.py bootstrap --url "${DAZNODE_PUBLIC_URL:-http://localhost:8000}"
-    exec gunicorn daznode.wsgi --bind 0.0.0.0:8000 --workers "${DAZNODE_WEB_WORKERS:-2}" --access-logfile -
+    exec gunicorn daznode.wsgi -c python:daznode.gunicorn_conf --bind 0.0.0.0:8000
     ;;
   worker)
     exec celery -A daznode worker --loglevel INFO --concurrency "${DAZNODE_WORKER_CONCURRENCY:-2}"

@@ -5,9 +5,11 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from auth_vault import services
-from auth_vault.models import Secret
+from auth_vault.models import AccessEvent, Secret
 from tests.auth_vault.fixtures import ADMIN_MACAROON, ADMIN_MACAROON_HEX, LNBITS_ADMIN_KEY
 from tests.conftest import assert_not_leaked
+
+Op = AccessEvent.Operation
 
 
 @pytest.fixture
@@ -111,3 +113,16 @@ def test_the_admin_cannot_delete_secrets_or_access_events(admin_client):
     )
     assert Secret.objects.filter(pk=secret.pk).exists()
     assert admin_client.get(reverse("admin:auth_vault_accessevent_changelist")).status_code == 200
+
+
+def test_every_change_from_the_admin_records_the_user_as_user_colon_name(admin_client):
+    form = {"name": "k", "kind": "api_key", "secret_type": "custom", "value": "k-1234567890", "encoding": "text"}
+    admin_client.post(reverse(ADD), form)
+    secret = Secret.objects.get(name="k")
+    rotate = reverse("admin:auth_vault_secret_rotate", args=[secret.pk])
+    admin_client.post(rotate, {"value": "k-0987654321", "encoding": "text", "grace_minutes": 0})
+    new = Secret.objects.get(name="k", version=2)
+    changelist = reverse("admin:auth_vault_secret_changelist")
+    admin_client.post(changelist, {"action": "revoke_selected", "_selected_action": [new.pk]})
+    events = AccessEvent.objects.order_by("id").values_list("operation", "actor")
+    assert list(events) == [(Op.CREATE, "user:root"), (Op.ROTATE, "user:root"), (Op.REVOKE, "user:root")]

@@ -104,7 +104,7 @@ def test_rotate_and_revoke(api):
     revoked = api.post(f"{URL}/{rotated.json()['id']}/revoke", {"reason": "leaked"}, content_type="application/json")
     assert revoked.status_code == 200
     assert revoked.json()["status"] == "revoked"
-    assert AccessEvent.objects.filter(operation="revoke", detail="leaked", actor="root").exists()
+    assert AccessEvent.objects.filter(operation="revoke", detail="leaked", actor="user:root").exists()
 
 
 @pytest.mark.parametrize(

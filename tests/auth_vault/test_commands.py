@@ -1,12 +1,15 @@
 import io
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from auth_vault import services
 from auth_vault.crypto import generate_key_entry, parse_keyring
-from auth_vault.models import Secret
+from auth_vault.models import AccessEvent, Secret
 from tests.auth_vault.fixtures import ADMIN_MACAROON, INFO_READ_CAVEATS_MACAROON_HEX
+
+Op = AccessEvent.Operation
 
 
 def run(*args) -> tuple[str, str]:
@@ -61,9 +64,9 @@ def test_inspect_macaroon_shows_permissions_and_caveats(tmp_path):
 @pytest.mark.django_db
 def test_rotate_vault_key_reports_counts_and_which_keys_can_go(settings):
     old = generate_key_entry("k1")
-    settings.DAZNODE_VAULT_KEYRING = parse_keyring(old)
+    settings.DAZNODE_VAULT_KEYS = old
     services.secret_create(name="a", kind=Secret.Kind.API_KEY, value=b"an-api-key-1234", actor="t")
-    settings.DAZNODE_VAULT_KEYRING = parse_keyring(f"{generate_key_entry('k2')},{old}")
+    settings.DAZNODE_VAULT_KEYS = f"{generate_key_entry('k2')},{old}"
     out, _ = run("rotate_vault_key")
     assert "Re-encrypted 1 secret(s) with key 'k2'; 0 already used it." in out
     assert "No secret uses key(s) k1 any more: they can be removed." in out
@@ -83,3 +86,25 @@ def test_vault_revoke_revokes_the_newest_version():
     assert out.startswith("Revoked a v1 at")
     with pytest.raises(CommandError, match="no secret named 'b'"):
         run("vault_revoke", "b")
+
+
+@pytest.mark.django_db
+def test_every_command_records_itself_as_command_colon_its_name(tmp_path, settings):
+    get_user_model().objects.create_user("vera")
+    settings.DAZNODE_VAULT_KEYS = generate_key_entry("k1")
+    path = tmp_path / "admin.macaroon"
+    path.write_bytes(ADMIN_MACAROON)
+    run("vault_import", "umbrel-admin", str(path), "--kind", "macaroon")
+    run("create_api_key", "vera", "home")
+    settings.DAZNODE_VAULT_KEYS = f"{generate_key_entry('k2')},{settings.DAZNODE_VAULT_KEYS}"
+    run("rotate_vault_key")
+    run("vault_revoke", "umbrel-admin")
+    run("prune_access_log")
+    events = AccessEvent.objects.order_by("id").values_list("operation", "actor")
+    assert list(events) == [
+        (Op.CREATE, "command:vault_import"),
+        (Op.CREATE, "command:create_api_key"),
+        (Op.REENCRYPT, "command:rotate_vault_key"),
+        (Op.REVOKE, "command:vault_revoke"),
+        (Op.PRUNE, "command:prune_access_log"),
+    ]

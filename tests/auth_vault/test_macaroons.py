@@ -2,7 +2,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from auth_vault.macaroons import FEE_MANAGER_PERMISSIONS, MacaroonFormatError, parse_macaroon
+from auth_vault.macaroons import MacaroonFormatError, parse_macaroon
+from daznode.lnd_permissions import LND_WRITE_PERMISSIONS
 from tests.auth_vault.fixtures import ADMIN_MACAROON, INFO_READ_CAVEATS_MACAROON
 
 LND_ADMIN_PERMISSIONS = {
@@ -37,7 +38,7 @@ def test_it_reads_caveats_and_the_expiry_they_impose():
 
 def test_a_macaroon_with_exactly_the_needed_permissions_has_no_warning():
     macaroon = parse_macaroon(ADMIN_MACAROON)
-    narrowed = type(macaroon)(**{**macaroon.__dict__, "permissions": FEE_MANAGER_PERMISSIONS})
+    narrowed = type(macaroon)(**{**macaroon.__dict__, "permissions": LND_WRITE_PERMISSIONS})
     assert narrowed.warnings() == []
 
 

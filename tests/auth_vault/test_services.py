@@ -24,8 +24,8 @@ P = Secret.Permission
 
 @pytest.fixture(autouse=True)
 def fresh_keyring(settings):
-    settings.DAZNODE_VAULT_KEYRING = parse_keyring(generate_key_entry("k1"))
-    return settings.DAZNODE_VAULT_KEYRING
+    settings.DAZNODE_VAULT_KEYS = generate_key_entry("k1")
+    return parse_keyring(settings.DAZNODE_VAULT_KEYS)
 
 
 @pytest.fixture(autouse=True)
@@ -193,16 +193,16 @@ def test_a_tampered_ciphertext_fails_to_decrypt():
 @pytest.mark.django_db
 def test_rotating_the_vault_key_keeps_every_secret_readable_and_lets_the_old_key_go(settings, fresh_keyring):
     old_entry = generate_key_entry("k1")
-    settings.DAZNODE_VAULT_KEYRING = parse_keyring(old_entry)
+    settings.DAZNODE_VAULT_KEYS = old_entry
     secrets = [store(name=f"s{i}", kind=Secret.Kind.API_KEY, value=f"api-key-{i}-abcdef".encode()) for i in range(3)]
     new_entry = generate_key_entry("k2")
-    settings.DAZNODE_VAULT_KEYRING = parse_keyring(f"{new_entry},{old_entry}")
+    settings.DAZNODE_VAULT_KEYS = f"{new_entry},{old_entry}"
 
     report = services.vault_rotate_key(actor="ops")
     assert (report.reencrypted, report.already_current, report.still_used) == (3, 0, {"k2": 3})
     assert services.vault_rotate_key(actor="ops").reencrypted == 0, "running it again changes nothing"
 
-    settings.DAZNODE_VAULT_KEYRING = parse_keyring(new_entry)  # k1 retired
+    settings.DAZNODE_VAULT_KEYS = new_entry  # k1 retired
     for i, secret in enumerate(secrets):
         secret.refresh_from_db()
         assert services.secret_get(secret, actor="x") == f"api-key-{i}-abcdef".encode()
@@ -211,11 +211,11 @@ def test_rotating_the_vault_key_keeps_every_secret_readable_and_lets_the_old_key
 @pytest.mark.django_db
 def test_rotating_the_vault_key_changes_nothing_when_one_secret_cannot_be_read(settings):
     old_entry, stranger = generate_key_entry("k1"), generate_key_entry("k0")
-    settings.DAZNODE_VAULT_KEYRING = parse_keyring(old_entry)
+    settings.DAZNODE_VAULT_KEYS = old_entry
     good = store(name="good", kind=Secret.Kind.API_KEY, value=b"good-api-key-123")
-    settings.DAZNODE_VAULT_KEYRING = parse_keyring(stranger)
+    settings.DAZNODE_VAULT_KEYS = stranger
     store(name="orphan", kind=Secret.Kind.API_KEY, value=b"orphan-api-key-1")
-    settings.DAZNODE_VAULT_KEYRING = parse_keyring(f"{generate_key_entry('k2')},{old_entry}")
+    settings.DAZNODE_VAULT_KEYS = f"{generate_key_entry('k2')},{old_entry}"
 
     with pytest.raises(UnknownKeyError, match=r"secret 'orphan' v1 .* vault key 'k0', which is not in the keyring"):
         services.vault_rotate_key(actor="ops")
@@ -333,10 +333,48 @@ def test_rotation_moves_the_sources_that_used_the_old_version():
     from sources.models import Source
 
     old = store()
-    source = Source.objects.create(name="umbrel", kind="lnd", url="https://umbrel.local:8080", credential=old)
+    certificate = store(name="umbrel-tls", kind=Secret.Kind.TLS_CERT, value=TLS_CERT_PEM)
+    source = Source.objects.create(
+        name="umbrel", kind="lnd", url="https://umbrel.local:8080", credential=old, tls_certificate=certificate
+    )
     new = services.secret_rotate(old, value=ADMIN_MACAROON, actor="alice")
     source.refresh_from_db()
-    assert source.credential == new
+    assert (source.credential, source.tls_certificate) == (new, certificate)
+    new_certificate = services.secret_rotate(certificate, value=make_certificate(days=400), actor="alice")
+    source.refresh_from_db()
+    assert (source.credential, source.tls_certificate) == (new, new_certificate)
+
+
+@pytest.mark.django_db
+def test_a_rotation_that_a_listener_cannot_follow_changes_nothing():
+    from auth_vault.signals import secret_rotated
+
+    def refuse(sender, **kwargs):
+        raise RuntimeError("cannot follow")
+
+    old = store()
+    secret_rotated.connect(refuse)
+    try:
+        with pytest.raises(RuntimeError, match="cannot follow"):
+            services.secret_rotate(old, value=ADMIN_MACAROON, actor="alice")
+    finally:
+        secret_rotated.disconnect(refuse)
+    old.refresh_from_db()
+    assert (Secret.objects.filter(name=old.name).count(), old.revoked_at) == (1, None)
+    assert not AccessEvent.objects.filter(operation=AccessEvent.Operation.ROTATE).exists()
+
+
+def test_the_vault_knows_nothing_of_the_apps_that_refer_to_it():
+    """auth_vault sits left of sources: it imports none of the apps to its right, nor names their relations."""
+    from pathlib import Path
+
+    import auth_vault
+
+    for path in Path(auth_vault.__file__).parent.rglob("*.py"):
+        text = path.read_text()
+        for name in ("sources", "channels", "decisions"):
+            assert f"from {name}" not in text and f"import {name}" not in text, f"{path} imports {name}"
+        assert "sources_authenticated" not in text and "sources_pinned" not in text, path
 
 
 def test_a_time_before_caveat_without_an_offset_is_read_as_utc():

@@ -7,7 +7,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from auth_vault.models import AccessEvent
+from auth_vault.models import AccessCount, AccessEvent
 from daznode.roles import Role, user_set_role
 from tests.conftest import assert_not_leaked
 
@@ -41,7 +41,7 @@ def test_a_user_gets_tokens_and_the_access_token_opens_the_api(client, viewer):
     me = client.get("/api/v1/me", **bearer(tokens["access"]))
     assert me.status_code == 200
     assert me.json() == {"username": "vera", "role": "viewer"}
-    assert AccessEvent.objects.filter(operation=AccessEvent.Operation.LOGIN, actor="vera").exists()
+    assert AccessEvent.objects.filter(operation=AccessEvent.Operation.LOGIN, actor="user:vera").exists()
 
 
 def test_a_refresh_rotates_the_refresh_token_and_the_old_one_is_refused(client, viewer):
@@ -82,7 +82,7 @@ def test_a_failed_login_is_refused_and_audited_without_the_password(client, view
     )
     assert response.status_code == 401
     event = AccessEvent.objects.get(operation=AccessEvent.Operation.LOGIN_FAILED)
-    assert (event.actor, event.ip, event.success) == ("vera", "203.0.113.9", False)
+    assert (event.actor, event.ip, event.success) == ("user:vera", "203.0.113.9", False)
     assert "login failed for 'vera'" in caplog.text
     assert_not_leaked(caplog.text, "guessed-password-42")
 
@@ -113,7 +113,7 @@ def test_the_token_endpoint_is_rate_limited_per_ip_with_retry_after(client, view
     assert limited.status_code == 429
     assert 1 <= int(limited["Retry-After"]) <= 86400
     assert "rate limited: POST /api/v1/auth/token" in caplog.text
-    assert AccessEvent.objects.filter(operation=AccessEvent.Operation.RATE_LIMITED, ip="198.51.100.7").exists()
+    assert AccessCount.objects.get(operation=AccessEvent.Operation.RATE_LIMITED, ip="198.51.100.7").count == 1
     other_ip = post(
         client, "/api/v1/auth/token", {"username": "vera", "password": PASSWORD}, REMOTE_ADDR="198.51.100.8"
     )
@@ -134,3 +134,37 @@ def test_reads_and_writes_are_limited_per_user_and_separately(client, settings, 
     other = get_user_model().objects.create_user("olga", password=PASSWORD)
     user_set_role(other, Role.VIEWER)
     assert client.get("/api/v1/sources", **bearer(AccessToken.for_user(other))).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/api/v1/auth/token", "/api/v1/auth/token/refresh", "/api/v1/auth/logout"])
+def test_deeply_nested_json_to_an_anonymous_endpoint_gets_400_not_500(client, url):
+    response = client.post(url, "[" * 1000 + "]" * 1000, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "JSON parse error - nested deeper than 64 levels."}
+
+
+@pytest.mark.django_db
+def test_json_nested_up_to_the_limit_reaches_the_endpoint(client):
+    def login(levels: int):
+        username = "[" * (levels - 1) + "]" * (levels - 1)  # inside the body's own object
+        body = f'{{"username": {username}, "password": "x"}}'
+        return client.post("/api/v1/auth/token", body, content_type="application/json").json()
+
+    assert "username" in login(64), "refused by the serializer, not by the parser"
+    assert login(65) == {"detail": "JSON parse error - nested deeper than 64 levels."}
+
+
+def test_brackets_and_quotes_in_a_password_are_not_nesting(client, db):
+    password = '[{"' * 100 + "\\"
+    get_user_model().objects.create_user("brackets", password=password)
+    response = post(client, "/api/v1/auth/token", {"username": "brackets", "password": password})
+    assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_an_oversized_login_request_gets_413(client, settings):
+    body = '{"username": "vera", "password": "' + "x" * settings.DATA_UPLOAD_MAX_MEMORY_SIZE + '"}'
+    response = client.post("/api/v1/auth/token", body, content_type="application/json")
+    assert response.status_code == 413
+    assert response.json()["detail"] == f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."

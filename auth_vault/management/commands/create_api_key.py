@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from auth_vault.api_keys import api_key_create
+from daznode.actors import command_actor
 from daznode.env import parse_duration
 
 
@@ -24,5 +25,7 @@ class Command(BaseCommand):
                 expires_at = timezone.now() + parse_duration(expires_in)
             except ValueError:
                 raise CommandError(f"--expires-in must be a duration such as 90d, got {expires_in!r}") from None
-        api_key, key = api_key_create(user=user, name=name, expires_at=expires_at, actor="manage.py create_api_key")
+        api_key, key = api_key_create(
+            user=user, name=name, expires_at=expires_at, actor=command_actor("create_api_key")
+        )
         self.stdout.write(f"API key {api_key.prefix}… for {username} (shown once, keep it safe):\n{key}")

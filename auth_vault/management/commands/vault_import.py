@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from auth_vault import services
 from auth_vault.inspection import SecretInputError
 from auth_vault.models import Secret
+from daznode.actors import command_actor
 
 
 class Command(BaseCommand):
@@ -27,7 +28,7 @@ class Command(BaseCommand):
             content = services.read_secret_file(file)
             value = content if encoding == "raw" else services.decode_input(content.decode(), encoding)
             secret = services.secret_create(
-                name=name, kind=kind, value=value, secret_type=secret_type, actor="manage.py vault_import"
+                name=name, kind=kind, value=value, secret_type=secret_type, actor=command_actor("vault_import")
             )
         except (SecretInputError, services.SecretConflict, UnicodeDecodeError) as exc:
             raise CommandError(str(exc)) from None
