@@ -1,62 +1,51 @@
-"""From a configured Source row to a ready client: credentials from the vault, shared circuit breakers."""
+"""From a configured Source row to a ready client: credentials from the vault, circuit breakers and rate
+limits shared by every process (sources.shared_state)."""
 
-from collections.abc import Iterator, MutableMapping
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
-from django.core.cache import cache
 
+from auth_vault.models import Secret
 from auth_vault.services import VaultError, secret_get
+from daznode.lnd_permissions import LND_READ_PERMISSIONS, LND_WRITE_PERMISSIONS
 from sources.clients.errors import AuthenticationError
-from sources.clients.http import CircuitBreaker
+from sources.clients.http import CircuitBreaker, RateLimiter
+from sources.clients.lnbits import LnbitsClient
 from sources.clients.lnd import LndClient
+from sources.clients.mcp import McpClient
 from sources.clients.public_graph import FileGraphSource, PublicGraphClient
 from sources.interface import Capability, DataSourceInterface
 from sources.models import Source
-
-BREAKER_TTL_S = 7 * 86400
-# What LND must allow for Daznode to read it; writing policies needs offchain:write as well.
-LND_READ_PERMISSIONS = frozenset({"info:read", "offchain:read"})
-LND_WRITE_PERMISSIONS = LND_READ_PERMISSIONS | {"offchain:write"}
+from sources.shared_state import shared_state
 
 
-class CacheMapping(MutableMapping):
-    """Circuit-breaker state in the Django cache, so web, worker and beat see the same circuits."""
-
-    prefix = "daznode:breaker:"
-
-    def __getitem__(self, key: str):
-        value = cache.get(self.prefix + key)
-        if value is None:
-            raise KeyError(key)
-        return value
-
-    def __setitem__(self, key: str, value) -> None:
-        cache.set(self.prefix + key, value, BREAKER_TTL_S)
-
-    def __delitem__(self, key: str) -> None:
-        cache.delete(self.prefix + key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
+def state_key(source: Source) -> str:
+    """The source's key in the shared store. Its creation time is part of it: SQLite reuses the id of a deleted
+    row, and a new source must not inherit a deleted one's open circuit or spent rate limit."""
+    return f"source:{source.pk}:{source.created_at.timestamp():.6f}"
 
 
-def breaker_for(source: Source) -> CircuitBreaker:
+def breaker_for(source: Source, *, clock: Callable[[], float] = time.time) -> CircuitBreaker:
+    timeout_s = settings.DAZNODE_SOURCE_TIMEOUT.total_seconds()
     return CircuitBreaker(
-        f"source:{source.pk}",
+        state_key(source),
         threshold=settings.DAZNODE_SOURCE_BREAKER_THRESHOLD,
         cooldown_s=settings.DAZNODE_SOURCE_BREAKER_COOLDOWN.total_seconds(),
-        store=CacheMapping(),
+        lease_s=2 * timeout_s,  # a trial that has not reported back by then will not: its process is gone
+        state=shared_state(),
+        clock=clock,
+    )
+
+
+def limiter_for(source: Source, *, clock: Callable[[], float] = time.time) -> RateLimiter:
+    return RateLimiter(
+        settings.DAZNODE_SOURCE_RATE_PER_MINUTE, key=state_key(source), state=shared_state(), clock=clock
     )
 
 
 def kind_capabilities(kind: str) -> frozenset[Capability]:
-    from sources.clients.lnbits import LnbitsClient
-    from sources.clients.mcp import McpClient
-
     return {
         Source.Kind.LND: LndClient.capabilities,
         Source.Kind.LNBITS: LnbitsClient.capabilities,
@@ -94,27 +83,38 @@ def _certificate(source: Source, *, actor: str) -> bytes | None:
         raise AuthenticationError(f"TLS certificate unusable: {exc}", source=source.name) from None
 
 
-def client_for(source: Source, *, actor: str = "system", write: bool = False) -> DataSourceInterface:
+def client_for(
+    source: Source, *, actor: str = "system", write: bool = False, clock: Callable[[], float] = time.time
+) -> DataSourceInterface:
     """A client for the source; `write` (LND only) also requires the macaroon to allow policy updates."""
     common = {
         "name": source.name,
         "timeout_s": settings.DAZNODE_SOURCE_TIMEOUT.total_seconds(),
         "rate_per_minute": settings.DAZNODE_SOURCE_RATE_PER_MINUTE,
-        "breaker": breaker_for(source),
+        "breaker": breaker_for(source, clock=clock),
+        "limiter": limiter_for(source, clock=clock),
     }
     if source.kind == Source.Kind.LND:
         required = LND_WRITE_PERMISSIONS if write else LND_READ_PERMISSIONS
         macaroon = _credential(source, actor=actor, required=required)
         return LndClient(url=source.url, macaroon=macaroon, tls_cert_pem=_certificate(source, actor=actor), **common)
     if source.kind == Source.Kind.LNBITS:
-        from sources.clients.lnbits import LnbitsClient
-
         api_key = _text_credential(source, actor=actor)
         return LnbitsClient(url=source.url, api_key=api_key, **common)
     if source.kind == Source.Kind.MCP:
-        from sources.clients.mcp import McpClient
-
         return McpClient(url=source.url, api_key=_text_credential(source, actor=actor), **common)
     if source.kind == Source.Kind.PUBLIC_GRAPH:
         return PublicGraphClient(url=source.url, **common)
     return FileGraphSource(path=Path(source.url), name=source.name)
+
+
+def lnbits_client_for(source: Source, *, actor: str) -> LnbitsClient:
+    """The client for an LNbits source, its key read from the vault (recorded as read by `actor`)."""
+    if source.kind != Source.Kind.LNBITS:
+        raise ValueError(f"{source.name} is a {source.kind} source, not LNbits")
+    if source.credential is not None and source.credential.kind != Secret.Kind.LNBITS_KEY:
+        raise AuthenticationError(
+            f"the credential is a {source.credential.get_kind_display()}, not an LNbits key", source=source.name
+        )
+    # The same path as every other source (timeouts from settings, shared circuit breakers and rate limits).
+    return client_for(source, actor=actor)

@@ -32,7 +32,7 @@ class HealthCheckManager:
 
     def check(self, source: Source) -> HealthCheck:
         try:
-            with self.connect(source, actor="health-check") as client:
+            with self.connect(source, actor="system:health-check") as client:
                 latency_ms = client.ping()
         except SourceError as exc:
             logger.warning("health: %s is down: %s", source.name, exc)

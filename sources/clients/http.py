@@ -3,16 +3,18 @@
 
 import json
 import logging
+import math
 import random
 import ssl
 import threading
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
+from daznode.bounded_json import JSON_MAX_DEPTH, JsonTooDeep, json_loads_bounded
 from sources.clients.errors import (
     AuthenticationError,
     CircuitOpenError,
@@ -44,37 +46,122 @@ class ClientConfig:
     verify: ssl.SSLContext | bool = True
 
 
-class RateLimiter:
-    """A token bucket: `rate_per_minute` requests a minute on average, bursts up to that many."""
+class SharedState(Protocol):
+    """Where circuit breakers and rate limits keep their state. Every method is one atomic step, so that
+    processes sharing a store (sources.shared_state: Redis, or the database) can never both win a race.
+    Times are seconds since the epoch, from the caller's clock."""
 
-    def __init__(self, rate_per_minute: int, *, clock: Callable[[], float] = time.monotonic):
-        self.capacity = float(rate_per_minute)
-        self.tokens = self.capacity
-        self.per_second = rate_per_minute / 60.0
-        self.clock = clock
-        self.updated = clock()
+    def breaker_acquire(self, key: str, *, now: float, cooldown_s: float, lease_s: float) -> str:
+        """CLOSED: go ahead. TRIAL: the circuit is half-open and this caller holds its one trial. OPEN: refused."""
+
+    def breaker_peek(self, key: str) -> tuple[int, float | None, float | None]:
+        """(consecutive failures, opened at, trial running until)."""
+
+    def breaker_failure(self, key: str, *, now: float, threshold: int) -> None:
+        """Count a failure; open at `threshold`, and re-open (ending the trial) when it was already open."""
+
+    def breaker_success(self, key: str) -> None:
+        """Close the circuit."""
+
+    def bucket_take(self, key: str, *, now: float, capacity: float, per_second: float, max_wait_s: float) -> float:
+        """Take a token: 0 when one was there, else the wait until it is; a wait over `max_wait_s` takes none."""
+
+
+class MemoryState:
+    """SharedState for one process (a client used on its own, and tests)."""
+
+    def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.breakers: dict[str, list] = {}
+        self.buckets: dict[str, tuple[float, float]] = {}
 
-    def wait_time(self) -> float:
-        """Take a token if there is one (returns 0), otherwise how long until there will be."""
+    def breaker_acquire(self, key: str, *, now: float, cooldown_s: float, lease_s: float) -> str:
         with self.lock:
-            now = self.clock()
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.per_second)
-            self.updated = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return 0.0
-            return (1 - self.tokens) / self.per_second
+            record = self.breakers.setdefault(key, [0, None, None])
+            return breaker_decision(record, now=now, cooldown_s=cooldown_s, lease_s=lease_s)
+
+    def breaker_peek(self, key: str) -> tuple[int, float | None, float | None]:
+        with self.lock:
+            return tuple(self.breakers.get(key, (0, None, None)))
+
+    def breaker_failure(self, key: str, *, now: float, threshold: int) -> None:
+        with self.lock:
+            record = self.breakers.setdefault(key, [0, None, None])
+            record[0] += 1
+            if record[0] >= threshold or record[1] is not None:
+                record[1], record[2] = now, None
+
+    def breaker_success(self, key: str) -> None:
+        with self.lock:
+            self.breakers.pop(key, None)
+
+    def bucket_take(self, key: str, *, now: float, capacity: float, per_second: float, max_wait_s: float) -> float:
+        with self.lock:
+            tokens, updated = self.buckets.get(key, (capacity, now))
+            tokens, wait_s = bucket_decision(tokens, updated, now=now, capacity=capacity, per_second=per_second)
+            if wait_s <= max_wait_s:
+                tokens -= 1
+            self.buckets[key] = (tokens, max(now, updated))
+            return wait_s
+
+
+def breaker_decision(record: list, *, now: float, cooldown_s: float, lease_s: float) -> str:
+    """The half-open rule, on a [failures, opened_at, trial_until] record the caller holds locked."""
+    _, opened_at, trial_until = record
+    if opened_at is None:
+        return CircuitBreaker.CLOSED
+    if now - opened_at < cooldown_s or (trial_until is not None and trial_until > now):
+        return CircuitBreaker.OPEN
+    record[2] = now + lease_s
+    return CircuitBreaker.TRIAL
+
+
+def bucket_decision(tokens: float, updated: float, *, now: float, capacity: float, per_second: float):
+    """(tokens after refilling, seconds until one is available). A taker that waits reserves its token: the
+    bucket goes below zero, so the next taker waits longer, and no two are promised the same token."""
+    tokens = min(capacity, tokens + max(0.0, now - updated) * per_second)
+    return tokens, 0.0 if tokens >= 1 else (1 - tokens) / per_second
+
+
+class RateLimiter:
+    """A token bucket: `rate_per_minute` requests a minute on average, bursts up to that many.
+
+    The bucket lives in `state` under `key`: clients of one source built in different calls or processes
+    share it when they share a store (the factory gives them one), which is the only way it limits anything.
+    """
+
+    def __init__(
+        self,
+        rate_per_minute: int,
+        *,
+        key: str = "",
+        state: SharedState | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.capacity = float(rate_per_minute)
+        self.per_second = rate_per_minute / 60.0
+        self.key, self.clock = key, clock
+        self.state = state if state is not None else MemoryState()
+
+    def wait_time(self, max_wait_s: float = math.inf) -> float:
+        """Take a token (0 when there was one, else the wait for it); a wait over `max_wait_s` takes nothing."""
+        return self.state.bucket_take(
+            self.key, now=self.clock(), capacity=self.capacity, per_second=self.per_second, max_wait_s=max_wait_s
+        )
 
 
 class CircuitBreaker:
-    """Closed, then open after `threshold` consecutive failures, then half-open (one trial) after `cooldown_s`.
+    """Closed, then open after `threshold` consecutive failures, then half-open after `cooldown_s`: exactly one
+    caller (the trial) goes through, the others are refused until it succeeds (closed) or fails (open again).
+    A trial that never reports back (its process died) is given up after `lease_s`.
 
-    The state lives in `store`, a mapping, so that the factory and the health endpoint can share it across
-    processes (the Django cache) or tests can use a plain dict.
+    The state lives in `state`, shared by the factory, the health checks and every process (sources.connect
+    gives each source's breaker the shared store). Keep `cooldown_s` under the health-check interval, so that
+    the first check after a source recovers is its trial.
     """
 
     CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+    TRIAL = "trial"
 
     def __init__(
         self,
@@ -82,33 +169,35 @@ class CircuitBreaker:
         *,
         threshold: int,
         cooldown_s: float,
-        store: MutableMapping | None = None,
+        lease_s: float = 2 * DEFAULT_TIMEOUT_S,
+        state: SharedState | None = None,
         clock: Callable[[], float] = time.time,
     ):
-        self.key, self.threshold, self.cooldown_s, self.clock = key, threshold, cooldown_s, clock
-        self.store = store if store is not None else {}
-
-    def _load(self) -> dict:
-        return self.store.get(self.key) or {"failures": 0, "opened_at": None}
+        self.key, self.threshold, self.cooldown_s, self.lease_s, self.clock = key, threshold, cooldown_s, lease_s, clock
+        self.state_store = state if state is not None else MemoryState()
 
     def state(self) -> str:
-        data = self._load()
-        if data["opened_at"] is None:
+        """As a caller would find it now: open while a trial is running, half-open when one may start."""
+        _, opened_at, trial_until = self.state_store.breaker_peek(self.key)
+        now = self.clock()
+        if opened_at is None:
             return self.CLOSED
-        return self.HALF_OPEN if self.clock() - data["opened_at"] >= self.cooldown_s else self.OPEN
+        if now - opened_at < self.cooldown_s or (trial_until is not None and trial_until > now):
+            return self.OPEN
+        return self.HALF_OPEN
 
     def before_call(self, source: str) -> None:
-        if self.state() == self.OPEN:
+        decision = self.state_store.breaker_acquire(
+            self.key, now=self.clock(), cooldown_s=self.cooldown_s, lease_s=self.lease_s
+        )
+        if decision == self.OPEN:
             raise CircuitOpenError("circuit open after repeated failures; not calling", source=source)
 
     def record_success(self) -> None:
-        self.store[self.key] = {"failures": 0, "opened_at": None}
+        self.state_store.breaker_success(self.key)
 
     def record_failure(self) -> None:
-        data = self._load()
-        failures = data["failures"] + 1
-        opened_at = self.clock() if failures >= self.threshold or data["opened_at"] is not None else None
-        self.store[self.key] = {"failures": failures, "opened_at": opened_at}
+        self.state_store.breaker_failure(self.key, now=self.clock(), threshold=self.threshold)
 
 
 @dataclass
@@ -119,10 +208,12 @@ class HttpClient:
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     transport: httpx.BaseTransport | None = None
     breaker: CircuitBreaker | None = None
+    limiter: RateLimiter | None = None
     sleep: Callable[[float], None] = time.sleep
 
     def __post_init__(self) -> None:
-        self.limiter = RateLimiter(self.config.rate_per_minute)
+        if self.limiter is None:
+            self.limiter = RateLimiter(self.config.rate_per_minute, key=self.config.name)
         if self.breaker is None:
             self.breaker = CircuitBreaker(
                 self.config.name, threshold=self.config.breaker_threshold, cooldown_s=self.config.breaker_cooldown_s
@@ -177,7 +268,10 @@ class HttpClient:
             except SourceError as exc:
                 if exc.retryable:
                     self.breaker.record_failure()
-                if not exc.retryable or attempt == attempts:
+                else:  # the source answered (a 4xx): it is reachable, which is all the breaker judges
+                    self.breaker.record_success()
+                # Once the circuit is open a retry would only be refused: report the failure that opened it.
+                if not exc.retryable or attempt == attempts or self.breaker.state() != CircuitBreaker.CLOSED:
                     raise
                 self.sleep(self._backoff(attempt))
                 continue
@@ -186,14 +280,13 @@ class HttpClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _throttle(self) -> None:
-        wait_s = self.limiter.wait_time()
+        wait_s = self.limiter.wait_time(max_wait_s=self.config.timeout_s)
         if wait_s > self.config.timeout_s:
             raise RateLimitedError(
                 f"client-side limit of {self.config.rate_per_minute}/min used up", source=self.config.name
             )
         if wait_s:
-            self.sleep(wait_s)
-            self.limiter.wait_time()
+            self.sleep(wait_s)  # the token is reserved: no second take after the wait
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** (attempt - 1))
@@ -251,9 +344,12 @@ class HttpClient:
         name = self.config.name
         self.refuse_html(response)
         try:
-            return response.json()
+            return json_loads_bounded(response.content)
         except UnicodeDecodeError:
             raise ContractViolation("the body is not UTF-8 JSON", source=name) from None
+        except JsonTooDeep:
+            message = f"JSON body ({len(response.content)} bytes) nested deeper than {JSON_MAX_DEPTH} levels"
+            raise ContractViolation(message, source=name) from None
         except json.JSONDecodeError as exc:
             # A parse that fails at the very end of the body means the body was cut short.
             truncated = bool(exc.doc.strip()) and exc.pos >= len(exc.doc.rstrip())
@@ -265,8 +361,8 @@ class HttpClient:
 def error_message(response: httpx.Response) -> str:
     """A short, safe description of an error response: rpcStatus / DRF / LNbits messages, or the status."""
     try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = json_loads_bounded(response.content)
+    except ValueError:  # malformed, too deep, or not UTF-8 (UnicodeDecodeError is a ValueError too)
         return "HTML error page" if b"<html" in response.content[:500].lower() else response.reason_phrase
     if isinstance(body, dict):
         for key in ("message", "detail", "error"):

@@ -19,22 +19,19 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from sources.clients.errors import AuthenticationError, ContractViolation, NotSupported, RequestRejected
-from sources.clients.http import CircuitBreaker, ClientConfig, HttpClient, error_message
+from sources.clients.http import CircuitBreaker, ClientConfig, HttpClient, RateLimiter, error_message
 from sources.clients.parsing import Fields
 from sources.interface import Capability, DataSourceInterface
-
-if TYPE_CHECKING:
-    from sources.models import Source
 
 MSAT_PER_SAT = 1000
 DEFAULT_PAGE_SIZE = 100
 NODE_PREFIX = "/node/api/v1"
-PAYMENT_HASH = re.compile(r"^[0-9a-f]{64}$")
+PAYMENT_HASH = re.compile(r"\A[0-9a-f]{64}\Z")  # \Z: `$` would accept a trailing newline
 # LNbits answers a payment or invoice it refuses (insufficient balance, a bad invoice) with this made-up status.
 LNBITS_PAYMENT_ERROR = 520
 # A wrong key is a 404 with this detail (lnbits/decorators.py), not a 401.
@@ -187,6 +184,7 @@ class LnbitsClient(DataSourceInterface):
         max_retries: int = 3,
         transport: httpx.BaseTransport | None = None,
         breaker: CircuitBreaker | None = None,
+        limiter: RateLimiter | None = None,
     ):
         if not api_key.strip():
             raise ValueError("an LNbits API key is required")
@@ -195,7 +193,7 @@ class LnbitsClient(DataSourceInterface):
         )
         self.name = name
         self.http = LnbitsHttpClient(
-            config, headers={"X-Api-Key": api_key.strip()}, transport=transport, breaker=breaker
+            config, headers={"X-Api-Key": api_key.strip()}, transport=transport, breaker=breaker, limiter=limiter
         )
 
     def close(self) -> None:
@@ -365,19 +363,3 @@ def _channel(f: Fields) -> NodeChannel:
         fee_ppm=_optional_int(f, "fee_ppm"),
         fee_base_msat=_optional_int(f, "fee_base_msat"),
     )
-
-
-def lnbits_client_for(source: "Source", *, actor: str) -> LnbitsClient:
-    """The client for an LNbits source, its key read from the vault (recorded as read by `actor`)."""
-    from auth_vault.models import Secret
-    from sources.connect import client_for
-    from sources.models import Source
-
-    if source.kind != Source.Kind.LNBITS:
-        raise ValueError(f"{source.name} is a {source.kind} source, not LNbits")
-    if source.credential is not None and source.credential.kind != Secret.Kind.LNBITS_KEY:
-        raise AuthenticationError(
-            f"the credential is a {source.credential.get_kind_display()}, not an LNbits key", source=source.name
-        )
-    # The same path as every other source (timeouts from settings, shared circuit breakers).
-    return client_for(source, actor=actor)

@@ -10,7 +10,9 @@ from datetime import datetime
 
 import httpx
 
-from channels.policy import Policy
+from daznode.bounded_json import json_loads_bounded
+from daznode.lightning import Policy, is_pubkey, parse_chan_point, parse_pubkey
+from daznode.lnd_permissions import lnd_call_for
 from sources.clients.errors import (
     AuthenticationError,
     ContractViolation,
@@ -18,7 +20,7 @@ from sources.clients.errors import (
     RequestRejected,
     SourceUnavailable,
 )
-from sources.clients.http import CircuitBreaker, ClientConfig, HttpClient, pinned_tls_context
+from sources.clients.http import CircuitBreaker, ClientConfig, HttpClient, RateLimiter, pinned_tls_context
 from sources.clients.parsing import Fields
 from sources.graph import GraphDocument, graph_document
 from sources.interface import Capability, DataSourceInterface
@@ -157,7 +159,7 @@ class LndHttpClient(HttpClient):
         code, message = _rpc_status(response)
         name = self.config.name
         if any(word in message.lower() for word in AUTH_FAILURE_WORDS):
-            raise AuthenticationError(f"macaroon refused: {message}", source=name)
+            raise AuthenticationError(f"macaroon refused: {message}{self._needs(response, message)}", source=name)
         if code == GRPC_NOT_FOUND:
             raise RequestRejected(f"not found: {message}", source=name)
         if code == GRPC_UNAVAILABLE:
@@ -167,10 +169,18 @@ class LndHttpClient(HttpClient):
             raise RequestRejected(f"LND refused the request: {message}", source=name)
         super().raise_for_status(response)
 
+    def _needs(self, response: httpx.Response, message: str) -> str:
+        """LND answers only "permission denied": name what the call needs, so the operator knows what to bake."""
+        if "permission denied" not in message.lower():
+            return ""
+        path = response.request.url.path.removeprefix(self.http.base_url.path.rstrip("/"))
+        call = lnd_call_for(method=response.request.method, path=path)
+        return f" ({call.rpc} needs {call.permission})" if call else ""
+
 
 def _rpc_status(response: httpx.Response) -> tuple[int | None, str]:
     try:
-        body = response.json()
+        body = json_loads_bounded(response.content)
     except ValueError:
         return None, ""
     if isinstance(body, dict) and isinstance(body.get("message"), str):
@@ -204,6 +214,7 @@ class LndClient(DataSourceInterface):
         rate_per_minute: int = 100,
         transport: httpx.BaseTransport | None = None,
         breaker: CircuitBreaker | None = None,
+        limiter: RateLimiter | None = None,
     ):
         verify = pinned_tls_context(tls_cert_pem) if tls_cert_pem else True
         config = ClientConfig(
@@ -211,7 +222,7 @@ class LndClient(DataSourceInterface):
         )
         headers = {"Grpc-Metadata-macaroon": macaroon.hex()}
         self.name = name
-        self.http = LndHttpClient(config, headers=headers, transport=transport, breaker=breaker)
+        self.http = LndHttpClient(config, headers=headers, transport=transport, breaker=breaker, limiter=limiter)
 
     def close(self) -> None:
         self.http.close()
@@ -228,7 +239,7 @@ class LndClient(DataSourceInterface):
     def get_info(self) -> LndInfo:
         f = self._get("/v1/getinfo")
         return LndInfo(
-            identity_pubkey=f.str("identity_pubkey"),
+            identity_pubkey=_pubkey(f, "identity_pubkey"),
             alias=f.str("alias"),
             version=f.str("version"),
             block_height=f.int("block_height"),
@@ -249,10 +260,11 @@ class LndClient(DataSourceInterface):
         return response.content
 
     def get_node_info(self, pub_key: str, *, include_channels: bool = False) -> LndNodeInfo:
+        pub_key = parse_pubkey(pub_key)  # it goes into the URL's path: exactly a key, nothing else
         f = self._get(f"/v1/graph/node/{pub_key}", {"include_channels": str(include_channels).lower()})
         node = f.obj("node")
         return LndNodeInfo(
-            pub_key=node.str("pub_key"),
+            pub_key=_pubkey(node, "pub_key"),
             alias=node.str("alias"),
             num_channels=f.int("num_channels"),
             total_capacity_sat=f.int("total_capacity"),
@@ -292,7 +304,7 @@ class LndClient(DataSourceInterface):
     def list_peers(self) -> list[LndPeer]:
         return [
             LndPeer(
-                pub_key=p.str("pub_key"),
+                pub_key=_pubkey(p, "pub_key"),
                 address=p.str("address"),
                 inbound=p.bool("inbound"),
                 ping_time_us=p.int("ping_time"),
@@ -328,7 +340,9 @@ class LndClient(DataSourceInterface):
             offset = next_offset
 
     def update_channel_policy(self, *, chan_point: str, policy: Policy) -> None:
-        """Send the complete policy for one channel. Repeating it is harmless, so it may be retried."""
+        """Send the complete policy for one channel, once. Never retried here: LND gossips every update it accepts,
+        and an answer lost after LND applied it looks like a failure. The caller reads the policy back and sends
+        again only when the node does not have it (decisions.policy_change)."""
         txid, _, index = chan_point.partition(":")
         body = {
             "chan_point": {"funding_txid_str": txid, "output_index": int(index)},
@@ -341,7 +355,7 @@ class LndClient(DataSourceInterface):
             "inbound_fee": {"base_fee_msat": policy.inbound_base_fee_msat, "fee_rate_ppm": policy.inbound_fee_rate_ppm},
         }
         answer = Fields(
-            self.http.request_json("POST", "/v1/chanpolicy", json_body=body, idempotent=True), "", self.name
+            self.http.request_json("POST", "/v1/chanpolicy", json_body=body, idempotent=False), "", self.name
         )
         failures = [f.data for f in answer.list("failed_updates")]
         if failures:
@@ -349,6 +363,20 @@ class LndClient(DataSourceInterface):
             raise PolicyUpdateFailed(
                 f"policy update for {chan_point} failed: {reasons}", source=self.name, failures=failures
             )
+
+
+def _pubkey(f: Fields, key: str) -> str:
+    value = f.str(key)
+    if not is_pubkey(value):
+        raise f._wrong(key, "a node public key")  # one of Fields' own errors, naming the field
+    return value
+
+
+def _chan_point(f: Fields, key: str) -> str:
+    try:
+        return str(parse_chan_point(f.str(key)))
+    except ValueError:
+        raise f._wrong(key, "funding_txid:output_index") from None
 
 
 def _policy(f: Fields | None) -> Policy | None:
@@ -372,9 +400,9 @@ def _policy(f: Fields | None) -> Policy | None:
 def _edge(f: Fields) -> LndEdge:
     return LndEdge(
         channel_id=f.int("channel_id"),
-        chan_point=f.str("chan_point"),
-        node1_pub=f.str("node1_pub"),
-        node2_pub=f.str("node2_pub"),
+        chan_point=_chan_point(f, "chan_point"),
+        node1_pub=_pubkey(f, "node1_pub"),
+        node2_pub=_pubkey(f, "node2_pub"),
         capacity_sat=f.int("capacity"),
         node1_policy=_policy(f.optional_obj("node1_policy")),
         node2_policy=_policy(f.optional_obj("node2_policy")),
@@ -384,8 +412,8 @@ def _edge(f: Fields) -> LndEdge:
 def _channel(f: Fields) -> LndChannel:
     return LndChannel(
         chan_id=f.int("chan_id"),
-        channel_point=f.str("channel_point"),
-        remote_pubkey=f.str("remote_pubkey"),
+        channel_point=_chan_point(f, "channel_point"),
+        remote_pubkey=_pubkey(f, "remote_pubkey"),
         capacity_sat=f.int("capacity"),
         local_balance_sat=f.int("local_balance"),
         remote_balance_sat=f.int("remote_balance"),
@@ -406,7 +434,7 @@ def _channel(f: Fields) -> LndChannel:
 def _channel_fee(f: Fields) -> LndChannelFee:
     return LndChannelFee(
         chan_id=f.int("chan_id"),
-        channel_point=f.str("channel_point"),
+        channel_point=_chan_point(f, "channel_point"),
         base_fee_msat=f.int("base_fee_msat"),
         fee_rate_ppm=f.int("fee_per_mil"),
         inbound_base_fee_msat=f.int("inbound_base_fee_msat"),

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from sources.clients.http import CircuitBreaker, ClientConfig, HttpClient
+from sources.clients.http import CircuitBreaker, ClientConfig, HttpClient, RateLimiter
 from sources.clients.parsing import Fields
 from sources.graph import GraphDocument, graph_document
 from sources.interface import Capability, DataSourceInterface
@@ -26,11 +26,16 @@ class McpClient(DataSourceInterface):
         rate_per_minute: int = 100,
         transport: httpx.BaseTransport | None = None,
         breaker: CircuitBreaker | None = None,
+        limiter: RateLimiter | None = None,
     ):
         self.name = name
         config = ClientConfig(name=name, base_url=url, timeout_s=timeout_s, rate_per_minute=rate_per_minute)
         self.http = HttpClient(
-            config, headers={"Authorization": f"Api-Key {api_key}"}, transport=transport, breaker=breaker
+            config,
+            headers={"Authorization": f"Api-Key {api_key}"},
+            transport=transport,
+            breaker=breaker,
+            limiter=limiter,
         )
 
     def close(self) -> None:

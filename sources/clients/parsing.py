@@ -3,9 +3,13 @@
 
 import base64
 import binascii
+import re
 from typing import Any
 
 from sources.clients.errors import ContractViolation
+
+# ASCII digits only, whole text: str.isdigit() also takes "²" (int() refuses it) and other scripts' digits.
+INTEGER = re.compile(r"-?[0-9]+")
 
 
 class Fields:
@@ -36,7 +40,7 @@ class Fields:
             raise self._wrong(key, "an integer")
         if isinstance(value, int):
             return value
-        if isinstance(value, str) and value.lstrip("-").isdigit():
+        if isinstance(value, str) and INTEGER.fullmatch(value):
             return int(value)
         raise self._wrong(key, "an integer")
 

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from sources.clients.errors import ContractViolation, SourceUnavailable
-from sources.clients.http import CircuitBreaker, ClientConfig, HttpClient
+from sources.clients.http import CircuitBreaker, ClientConfig, HttpClient, RateLimiter
 from sources.graph import GraphDocument, graph_document
 from sources.interface import Capability, DataSourceInterface
 
@@ -25,6 +25,7 @@ class PublicGraphClient(DataSourceInterface):
         rate_per_minute: int = 100,
         transport: httpx.BaseTransport | None = None,
         breaker: CircuitBreaker | None = None,
+        limiter: RateLimiter | None = None,
     ):
         self.name = name
         # httpx treats a base URL's path as a folder; keep the document's path for the requests instead.
@@ -32,7 +33,9 @@ class PublicGraphClient(DataSourceInterface):
         self.path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
         base_url = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
         config = ClientConfig(name=name, base_url=base_url, timeout_s=timeout_s, rate_per_minute=rate_per_minute)
-        self.http = HttpClient(config, headers={"Accept-Encoding": "gzip"}, transport=transport, breaker=breaker)
+        self.http = HttpClient(
+            config, headers={"Accept-Encoding": "gzip"}, transport=transport, breaker=breaker, limiter=limiter
+        )
 
     def close(self) -> None:
         self.http.close()

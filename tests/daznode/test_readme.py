@@ -1,5 +1,6 @@
 import re
 
+from daznode.lnd_permissions import lnd_bake_command
 from tests.conftest import REPO
 
 ENV_READ = re.compile(r'env_\w+\(\s*"([A-Z][A-Z0-9_]+)"')
@@ -17,3 +18,11 @@ def test_ci_runs_the_readme_test_command():
     readme = (REPO / "README.md").read_text()
     assert "\nmake test\n" in readme
     assert "\nmake test\n" in (REPO / ".ci" / "run").read_text()
+
+
+def test_the_readme_bakes_the_lnd_macaroon_from_the_permission_table():
+    # The README's lines are rendered from daznode/lnd_permissions.py: a permission added there must reach the docs.
+    readme = (REPO / "README.md").read_text()
+    for write in (False, True):
+        line = lnd_bake_command(write=write)
+        assert f"\n{line}\n" in readme, f"README.md must show this line on its own: {line}"

@@ -7,6 +7,7 @@ from auth_vault import services
 from auth_vault.models import Secret
 from daznode.roles import Role, user_set_role
 from sources.models import Source
+from sources.simulator.tls import ensure_certificate
 from tests.auth_vault.fixtures import ADMIN_MACAROON
 
 
@@ -77,10 +78,12 @@ def test_a_tls_certificate_must_be_a_certificate(api):
 
 
 @pytest.fixture
-def credentialed(db):
+def credentialed(db, tmp_path):
     secret = services.secret_create(name="mac", kind=Secret.Kind.MACAROON, value=ADMIN_MACAROON, actor="t")
+    cert_path, _ = ensure_certificate(tmp_path)
+    cert = services.secret_create(name="tls", kind=Secret.Kind.TLS_CERT, value=cert_path.read_bytes(), actor="t")
     return Source.objects.create(
-        name="umbrel", kind=Source.Kind.LND, url="https://umbrel.local:8080", credential=secret
+        name="umbrel", kind=Source.Kind.LND, url="https://umbrel.local:8080", credential=secret, tls_certificate=cert
     )
 
 
@@ -91,8 +94,12 @@ def test_an_operator_cannot_move_a_sources_secret_or_where_it_goes(api, credenti
     response = api.patch(f"/api/v1/sources/{credentialed.pk}", change, content_type="application/json")
     assert response.status_code == 403
     assert "needs the admin role" in response.json()["detail"]
-    credentialed.refresh_from_db()
-    assert (credentialed.url, credentialed.credential_id) == ("https://umbrel.local:8080", credentialed.credential_id)
+    stored = Source.objects.get(pk=credentialed.pk)
+    assert (stored.url, stored.credential_id, stored.tls_certificate_id) == (
+        "https://umbrel.local:8080",
+        credentialed.credential_id,
+        credentialed.tls_certificate_id,
+    )
 
 
 def test_an_operator_cannot_give_a_new_source_a_secret_but_may_tune_one(api, credentialed):
@@ -127,3 +134,29 @@ def test_a_credential_only_goes_to_a_source_of_its_kind(api, credentialed, kind,
     )
     assert response.status_code == 400
     assert "credential" in response.json()
+
+
+def test_an_operator_may_send_back_a_sources_values_unchanged(api, credentialed):
+    # A full PUT repeats url, credential and certificate: only a change to them needs the admin role.
+    body = {
+        "name": "umbrel",
+        "kind": "lnd",
+        "url": "https://umbrel.local:8080",
+        "credential": credentialed.credential_id,
+        "tls_certificate": credentialed.tls_certificate_id,
+        "priority": 4,
+        "enabled": True,
+    }
+    response = api.put(f"/api/v1/sources/{credentialed.pk}", body, content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert response.json()["priority"] == 4
+    assert Source.objects.get(pk=credentialed.pk).priority == 4
+
+
+def test_an_operator_may_repoint_a_source_that_holds_no_secret(api, db):
+    source = Source.objects.create(name="graph", kind=Source.Kind.PUBLIC_GRAPH, url="https://graph.example/g.json")
+    response = api.patch(
+        f"/api/v1/sources/{source.pk}", {"url": "https://mirror.example/g.json"}, content_type="application/json"
+    )
+    assert response.status_code == 200
+    assert Source.objects.get(pk=source.pk).url == "https://mirror.example/g.json"

@@ -3,11 +3,12 @@
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
 from sources.clients.errors import SourceTimeout, SourceUnavailable
-from sources.clients.http import CircuitBreaker
+from sources.connect import breaker_for
 from sources.factory import AllSourcesFailed, DataSourceFactory
 from sources.interface import Capability, DataSourceInterface
 from sources.models import HealthCheck, Source
@@ -93,12 +94,8 @@ def test_only_enabled_sources_that_offer_the_capability_are_candidates():
 def test_a_source_with_an_open_circuit_is_skipped_without_a_call():
     first = make("first", priority=10)
     make("second", priority=20)
-    clock_now = timezone.now().timestamp()
-    breaker = CircuitBreaker(f"source:{first.pk}", threshold=1, cooldown_s=60, clock=lambda: clock_now)
-    from sources.connect import CacheMapping
-
-    breaker.store = CacheMapping()
-    breaker.record_failure()
+    for _ in range(settings.DAZNODE_SOURCE_BREAKER_THRESHOLD):
+        breaker_for(first).record_failure()
     called = []
     answer = factory({"first": "graph-1", "second": "graph-2"}, called).call(
         Capability.GRAPH, lambda c: c.describe_graph()

@@ -4,35 +4,156 @@ import json
 import pytest
 
 from sources.clients.errors import ContractViolation
-from sources.graph import CompactGraph, graph_document, validate_describegraph
+from sources.demo import simulated_node_register
+from sources.graph import (
+    IGNORED_POLICY,
+    MAX_EXAMPLES,
+    SKIP_EDGE_CAPACITY,
+    SKIP_EDGE_NO_ID,
+    SKIP_EDGE_NODE_KEY,
+    SKIP_EDGE_NOT_OBJECT,
+    SKIP_NODE_KEY,
+    CompactGraph,
+    graph_document,
+    validate_describegraph,
+)
+from sources.models import GraphSnapshot
+from sources.snapshots import refresh_graph
+from tests.auth_vault.fixtures import ADMIN_MACAROON
 from tests.sources.graphs import broken, pubkey, star_graph
+from tests.sources.servers import Reply, scripted_server
 
 
-def test_a_valid_graph_is_summarised():
+def test_it_summarises_a_valid_graph():
     summary = validate_describegraph(star_graph(4))
     assert (summary.node_count, summary.edge_count) == (5, 4)
 
 
 @pytest.mark.parametrize(
-    ("path", "value", "field"),
+    ("document", "field", "message"),
     [
-        ("edges.1.capacity", "lots", "edges[1].capacity"),
-        ("edges.2.capacity", KeyError, "edges[2].capacity"),
-        ("edges.0.channel_id", 1.5, "edges[0].channel_id"),
-        ("edges.3.node2_pub", "03zz", "edges[3].node2_pub"),
-        ("edges.1.node1_policy.fee_rate_milli_msat", None, "edges[1].node1_policy.fee_rate_milli_msat"),
-        ("edges.1.node1_policy.disabled", "no", "edges[1].node1_policy.disabled"),
-        ("edges.0.node2_policy", KeyError, "edges[0].node2_policy"),
-        ("edges.0.node2_policy", [], "edges[0].node2_policy"),
-        ("nodes.2.pub_key", "not-a-key", "nodes[2].pub_key"),
-        ("edges", {}, "edges"),
+        ([], None, "not a JSON object"),
+        ({"graph": []}, "nodes", "missing or not a list"),
+        ({"nodes": []}, "edges", "missing or not a list"),
+        ({"nodes": [], "edges": {}}, "edges", "not a list"),
+        ({"nodes": "x", "edges": []}, "nodes", "not a list"),
+        (broken(broken(star_graph(2), "edges.0.capacity", "lots"), "edges.1.channel_id", KeyError), "edges", "none"),
     ],
 )
-def test_a_wrong_field_refuses_the_whole_graph_naming_the_field(path, value, field):
-    with pytest.raises(ContractViolation) as error:
-        validate_describegraph(broken(star_graph(4), path, value), source="s")
+def test_it_refuses_only_a_document_that_is_not_a_graph(document, field, message):
+    with pytest.raises(ContractViolation, match=message) as error:
+        validate_describegraph(document, source="s")
     assert error.value.field == field
-    assert str(error.value).endswith(f"(field {field})")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "reason"),
+    [
+        ("edges.1.capacity", "lots", SKIP_EDGE_CAPACITY),
+        ("edges.2.capacity", KeyError, SKIP_EDGE_CAPACITY),
+        ("edges.0.channel_id", 1.5, SKIP_EDGE_NO_ID),
+        ("edges.0.channel_id", KeyError, SKIP_EDGE_NO_ID),
+        ("edges.0.channel_id", "0", SKIP_EDGE_NO_ID),
+        ("edges.3.node2_pub", "03zz", SKIP_EDGE_NODE_KEY),
+        ("edges.3.node1_pub", pubkey(0) + "\n", SKIP_EDGE_NODE_KEY),
+        ("edges.2", "an edge", SKIP_EDGE_NOT_OBJECT),
+    ],
+)
+def test_it_skips_a_channel_it_cannot_use_and_says_why(path, value, reason):
+    summary = validate_describegraph(broken(star_graph(4), path, value), source="s")
+    assert summary.edge_count == 3
+    assert summary.skipped == {reason: 1}
+    assert summary.skipped_edge_count == 1
+    assert summary.examples[0].startswith(f"edges[{path.split('.')[1]}]") and reason in summary.examples[0]
+    compact = CompactGraph.from_document(broken(star_graph(4), path, value))
+    assert compact.edge_count == 3, "the compact graph leaves out exactly what validation counted"
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("edges.1.node1_policy.fee_rate_milli_msat", None),
+        ("edges.1.node1_policy.fee_base_msat", "-5"),
+        ("edges.1.node1_policy.disabled", "no"),
+        ("edges.1.node1_policy", []),
+    ],
+)
+def test_an_unreadable_policy_keeps_the_channel_with_that_direction_unknown(path, value):
+    graph = broken(star_graph(4), path, value)
+    summary = validate_describegraph(graph)
+    assert summary.edge_count == 4
+    assert summary.skipped == {IGNORED_POLICY: 1}
+    assert summary.skipped_edge_count == 0
+    compact = CompactGraph.from_document(graph)
+    assert compact.edges["node1_fee_rate_ppm"][1] == -1 and compact.edges["node1_disabled"][1] == -1
+    assert compact.edges["node2_fee_rate_ppm"][1] == 100, "the other direction is kept as it is"
+
+
+def test_a_node_without_a_usable_key_is_left_out_and_counted():
+    graph = broken(star_graph(4), "nodes.2.pub_key", "not-a-key")
+    summary = validate_describegraph(graph)
+    assert (summary.node_count, summary.edge_count) == (4, 4)
+    assert summary.skipped == {SKIP_NODE_KEY: 1}
+    assert "not-a-key" not in CompactGraph.from_document(graph).pubkeys
+
+
+def test_examples_are_a_few_and_counts_are_all():
+    graph = star_graph(12)
+    for edge in graph["edges"][:10]:
+        edge["capacity"] = "unknown"
+    summary = validate_describegraph(graph)
+    assert summary.skipped == {SKIP_EDGE_CAPACITY: 10}
+    assert len(summary.examples) == MAX_EXAMPLES
+
+
+def lnd_2019_graph() -> dict:
+    """describegraph as LND 0.5/0.6 wrote it: int64 as strings or numbers, `min_htlc`, no `max_htlc_msat`, no
+    `last_update` (or 0), no `disabled` when false, no zero fee, no node `addresses` or `features`, and a
+    missing policy left out rather than null."""
+    nodes = [
+        {"last_update": 1554000000, "pub_key": pubkey(0), "alias": "old-hub", "color": "#3399ff"},
+        {"pub_key": pubkey(1), "alias": "", "color": "#000000", "last_update": 0},
+        {"pub_key": pubkey(2), "alias": "leaf-2"},
+    ]
+    old_policy = {"time_lock_delta": 144, "min_htlc": "1000", "fee_base_msat": "1000", "fee_rate_milli_msat": "1"}
+    edges = [
+        {
+            "channel_id": "616728534196994048",
+            "chan_point": "aa" * 32 + ":1",
+            "node1_pub": pubkey(0),
+            "node2_pub": pubkey(1),
+            "capacity": "16777215",
+            "node1_policy": old_policy,
+            "node2_policy": {"time_lock_delta": 40, "min_htlc": "1", "fee_rate_milli_msat": "10", "disabled": True},
+        },
+        {
+            "channel_id": 616728534196994049,
+            "chan_point": "bb" * 32 + ":0",
+            "last_update": 0,
+            "node1_pub": pubkey(0),
+            "node2_pub": pubkey(2),
+            "capacity": 500000,
+            "node1_policy": {"time_lock_delta": 144, "min_htlc_msat": "1000", "fee_base_msat": 0},
+        },
+        {"chan_point": "cc" * 32 + ":0", "node1_pub": pubkey(1), "node2_pub": pubkey(2), "capacity": "20000"},
+        {"channel_id": "616728534196994051", "node1_pub": pubkey(1), "node2_pub": pubkey(2), "capacity": "a lot"},
+    ]
+    return {"nodes": nodes, "edges": edges}
+
+
+def test_it_reads_a_2019_lnd_graph_and_reports_what_it_skipped():
+    document = graph_document(json.dumps(lnd_2019_graph()).encode(), source="old-lnd")
+    assert (document.summary.node_count, document.summary.edge_count) == (3, 2)
+    assert document.summary.skipped == {SKIP_EDGE_NO_ID: 1, SKIP_EDGE_CAPACITY: 1}
+    assert document.summary.examples == (f"edges[2]: {SKIP_EDGE_NO_ID}", f"edges[3]: {SKIP_EDGE_CAPACITY}")
+    compact = CompactGraph.from_document(document.document)
+    assert list(compact.edges["channel_id"]) == [616728534196994048, 616728534196994049]
+    assert list(compact.edges["capacity_sat"]) == [16777215, 500000]
+    assert list(compact.edges["node1_fee_base_msat"]) == [1000, 0]
+    assert list(compact.edges["node2_fee_base_msat"]) == [0, -1], "an absent fee is 0; an absent policy is none"
+    assert list(compact.edges["node2_fee_rate_ppm"]) == [10, -1]
+    assert list(compact.edges["node1_disabled"]) == [0, 0], "an absent disabled flag is false"
+    assert list(compact.edges["node2_disabled"]) == [1, -1]
 
 
 def test_a_null_policy_is_accepted_as_lnd_writes_it():
@@ -69,3 +190,28 @@ def test_graph_bytes_may_be_gzip_and_broken_ones_are_refused():
         graph_document(gzip.compress(raw)[:-20], source="s")
     with pytest.raises(ContractViolation, match="not valid JSON"):
         graph_document(raw[:-5], source="s")
+
+
+def test_a_graph_nested_too_deep_is_refused_before_it_is_parsed():
+    # json.loads would raise RecursionError, which no handler for bad sources catches.
+    deep = b'{"nodes": [], "edges": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(ContractViolation, match="nested deeper than 64 levels"):
+        graph_document(deep, source="s")
+    with pytest.raises(ContractViolation, match="nested deeper than 64 levels"):
+        graph_document(gzip.compress(deep), source="s")
+
+
+def test_brackets_inside_strings_are_not_nesting():
+    graph = star_graph(2)
+    graph["nodes"][0]["alias"] = '[{"\\' * 1000
+    assert graph_document(json.dumps(graph).encode(), source="s").summary.edge_count == 2
+
+
+def test_a_refresh_from_a_node_answering_deeply_nested_json_stores_nothing(db):
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with scripted_server(lambda request: Reply(body=deep)) as server:
+        simulated_node_register(name="hostile", url=server.url, macaroon=ADMIN_MACAROON, cert_pem=None)
+        result = refresh_graph(force=True)
+    assert "hostile" in result.error and "nested deeper than 64 levels" in result.error
+    assert [attempt.source for attempt in result.attempts] == ["hostile"]
+    assert not GraphSnapshot.objects.exists()

@@ -12,6 +12,8 @@ from sources.clients.errors import (
     SourceUnavailable,
 )
 from sources.clients.http import CircuitBreaker, ClientConfig, HttpClient, RateLimiter
+from sources.clients.lnd import LndClient
+from tests.auth_vault.fixtures import ADMIN_MACAROON
 from tests.conftest import free_port
 from tests.sources.servers import Reply, scripted_server
 
@@ -104,8 +106,10 @@ def test_the_rate_limiter_allows_a_burst_then_spaces_requests():
     now = [0.0]
     limiter = RateLimiter(60, clock=lambda: now[0])
     assert [limiter.wait_time() for _ in range(60)] == [0.0] * 60
-    assert limiter.wait_time() == pytest.approx(1.0)
-    now[0] += 1.0
+    assert limiter.wait_time() == pytest.approx(1.0), "the 61st waits a second, its token reserved"
+    assert limiter.wait_time() == pytest.approx(2.0), "so the 62nd waits for the next one"
+    assert limiter.wait_time(max_wait_s=1.0) == pytest.approx(3.0), "a wait it will not take reserves nothing"
+    now[0] += 3.0
     assert limiter.wait_time() == 0.0
 
 
@@ -126,7 +130,7 @@ def test_a_client_waits_for_its_rate_limit_and_refuses_a_wait_longer_than_its_ti
 
 def test_the_circuit_opens_after_repeated_failures_and_half_opens_after_the_cooldown():
     now = [1000.0]
-    breaker = CircuitBreaker("s", threshold=3, cooldown_s=30, store={}, clock=lambda: now[0])
+    breaker = CircuitBreaker("s", threshold=3, cooldown_s=30, clock=lambda: now[0])
     for _ in range(3):
         breaker.record_failure()
     assert breaker.state() == CircuitBreaker.OPEN
@@ -134,9 +138,12 @@ def test_the_circuit_opens_after_repeated_failures_and_half_opens_after_the_cool
         breaker.before_call("s")
     now[0] += 30
     assert breaker.state() == CircuitBreaker.HALF_OPEN
+    breaker.before_call("s")  # the trial
+    assert breaker.state() == CircuitBreaker.OPEN, "open to everyone else while the trial runs"
     breaker.record_failure()
     assert breaker.state() == CircuitBreaker.OPEN, "a failed trial opens it again"
     now[0] += 30
+    breaker.before_call("s")
     breaker.record_success()
     assert breaker.state() == CircuitBreaker.CLOSED
 
@@ -150,3 +157,59 @@ def test_an_open_circuit_refuses_without_calling_the_source():
         with pytest.raises(CircuitOpenError):
             http.request_json("GET", "/x")
     assert len(server.requests) == 2
+
+
+def test_half_open_lets_exactly_one_caller_through_and_gives_up_a_trial_that_never_reports():
+    now = [1000.0]
+    breaker = CircuitBreaker("s", threshold=1, cooldown_s=30, lease_s=60, clock=lambda: now[0])
+    breaker.record_failure()
+    now[0] += 30
+    breaker.before_call("s")
+    for _ in range(3):
+        with pytest.raises(CircuitOpenError):
+            breaker.before_call("s")
+    now[0] += 60
+    breaker.before_call("s")  # the first trial's process died: after its lease, another may try
+
+
+def test_a_4xx_answer_closes_the_circuit_the_source_is_reachable():
+    replies = iter([Reply(status=503), Reply(status=404)])
+    with scripted_server(lambda request: next(replies)) as server:
+        http = client(server.url, max_retries=0, breaker_threshold=1, breaker_cooldown_s=0.0)
+        with pytest.raises(SourceUnavailable):
+            http.request_json("GET", "/x")
+        with pytest.raises(RequestRejected):
+            http.request_json("GET", "/x")  # the trial: answered, so the circuit closes
+        assert http.breaker.state() == CircuitBreaker.CLOSED
+
+
+# Python's json module recurses once per level: this raised RecursionError, outside the source error hierarchy.
+DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
+
+
+def test_an_answer_nested_too_deep_is_a_contract_violation_not_a_recursion_error():
+    with scripted_server(lambda request: Reply(body=DEEP_JSON)) as server, client(server.url) as http:
+        with pytest.raises(ContractViolation, match="nested deeper than 64 levels"):
+            http.request_json("GET", "/x")
+    assert len(server.requests) == 1, "a broken contract is not retried"
+
+
+@pytest.mark.parametrize(("status", "error"), [(503, SourceUnavailable), (400, RequestRejected)])
+def test_an_error_answer_nested_too_deep_is_reported_by_its_status(status, error):
+    with scripted_server(lambda request: Reply(status=status, body=DEEP_JSON)) as server:
+        with client(server.url, max_retries=0) as http, pytest.raises(error, match=f"HTTP {status}: "):
+            http.request_json("GET", "/x")
+
+
+def test_an_lnd_error_answer_nested_too_deep_is_a_source_error():
+    # LND's error bodies are read for their gRPC code first (sources.clients.lnd._rpc_status).
+    with scripted_server(lambda request: Reply(status=404, body=DEEP_JSON)) as server:
+        with LndClient(url=server.url, macaroon=ADMIN_MACAROON) as lnd, pytest.raises(RequestRejected, match="404"):
+            lnd.get_info()
+
+
+def test_json_as_sources_send_it_still_parses():
+    replies = iter([Reply(body=b'{"alias": "[[[{\\"\\\\"}'), Reply(body=b'\xef\xbb\xbf{"ok": true}')])
+    with scripted_server(lambda request: next(replies)) as server, client(server.url) as http:
+        assert http.request_json("GET", "/x") == {"alias": '[[[{"\\'}
+        assert http.request_json("GET", "/x") == {"ok": True}, "a UTF-8 byte order mark is allowed"

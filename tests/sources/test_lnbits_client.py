@@ -14,7 +14,8 @@ from sources.clients.errors import (
     RequestRejected,
     SourceUnavailable,
 )
-from sources.clients.lnbits import LnbitsClient, PaymentStatus, lnbits_client_for
+from sources.clients.lnbits import LnbitsClient, PaymentStatus
+from sources.connect import lnbits_client_for
 from sources.models import Source
 from tests.conftest import assert_not_leaked, free_port
 from tests.sources.servers import Reply, scripted_server

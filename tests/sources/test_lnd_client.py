@@ -3,7 +3,6 @@
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -11,7 +10,7 @@ from django.core.cache import cache
 
 from auth_vault import services
 from auth_vault.models import Secret
-from channels.policy import Policy
+from daznode.lightning import Policy
 from sources.clients.errors import (
     AuthenticationError,
     ContractViolation,
@@ -25,8 +24,9 @@ from sources.connect import client_for
 from sources.models import GraphSnapshot, Source
 from sources.simulator import start_simulator
 from sources.snapshots import latest_graph, refresh_graph
+from tests.conftest import SHARED, require_shared
 
-SWAGGER = Path(__file__).resolve().parents[3] / "shared" / "lnd" / "lightning.swagger.json"
+SWAGGER = SHARED / "lnd" / "lightning.swagger.json"
 
 
 @pytest.fixture(scope="module")
@@ -272,9 +272,7 @@ def check_fields(swagger: dict, value, schema: dict, where: str) -> None:
 
 
 def test_every_request_the_client_sends_fits_lnds_swagger(sim):
-    if not SWAGGER.exists():
-        pytest.skip(f"{SWAGGER} is absent: ../shared is not beside this clone")
-    swagger = json.loads(SWAGGER.read_text())
+    swagger = json.loads(require_shared(SWAGGER).read_text())
     transport = RecordingTransport()
     end = datetime.now(UTC)
     with lnd(sim, transport=transport) as client:

@@ -31,3 +31,5 @@ class Command(BaseCommand):
             f"{verb}: snapshot {snapshot.id}, {snapshot.node_count} nodes, {snapshot.edge_count} "
             f"channels, expires {snapshot.expires_at:%Y-%m-%d %H:%M} UTC"
         )
+        for reason, count in result.skipped.items():
+            self.stdout.write(f"  left out: {reason} ({count})")
