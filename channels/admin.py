@@ -1,18 +1,8 @@
-from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
-from django.shortcuts import get_object_or_404, redirect
-from django.template.response import TemplateResponse
-from django.urls import path
+from django.contrib import admin
 
 from channels.models import Channel, ChannelActivity, ChannelScore, GraphAnalysis, Node, NodeMetric
 from daznode.admin import ReadOnlyAdminMixin
 from daznode.roles import Role, user_has_role
-from decisions.audit import user_actor
-from decisions.forms import ChannelRollbackForm
-from decisions.models import POLICY_CHANGING_ACTIONS, AuditEntry
-from decisions.rollback import RollbackError, channel_rollback
-
-RECENT_CHANGES_SHOWN = 20
 
 
 @admin.register(Node)
@@ -52,37 +42,10 @@ class ChannelAdmin(admin.ModelAdmin):
         return f"{channel.local_ratio():.0%}"
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The rollback page belongs to decisions (it writes to the node): the channel page only links to it by URL
+        # name (admin:decisions_channel_rollback, in templates/admin/channels/channel/change_form.html).
         extra_context = {**(extra_context or {}), "can_roll_back": user_has_role(request.user, Role.OPERATOR)}
         return super().change_view(request, object_id, form_url, extra_context)
-
-    def get_urls(self):
-        view = self.admin_site.admin_view(self.rollback_view)
-        return [path("<int:pk>/rollback/", view, name="channels_channel_rollback"), *super().get_urls()]
-
-    def rollback_view(self, request, pk: int):
-        """Roll the channel back to the policy it had at a point in time (operator)."""
-        channel = get_object_or_404(Channel.objects.select_related("peer"), pk=pk)
-        if not (self.has_view_permission(request, channel) and user_has_role(request.user, Role.OPERATOR)):
-            raise PermissionDenied
-        form = ChannelRollbackForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                result = channel_rollback(channel=channel, actor=user_actor(request.user), **form.cleaned_data)
-            except RollbackError as exc:
-                form.add_error(None, str(exc))
-            else:
-                self.message_user(request, result.message, messages.SUCCESS if result.changed else messages.WARNING)
-                return redirect("admin:channels_channel_change", channel.pk)
-        changes = AuditEntry.objects.filter(channel=channel, action__in=POLICY_CHANGING_ACTIONS).order_by("-at", "-id")
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Roll back channel {channel.chan_id} to a point in time",
-            "form": form,
-            "channel": channel,
-            "changes": changes[:RECENT_CHANGES_SHOWN],
-            "opts": self.opts,
-        }
-        return TemplateResponse(request, "admin/channels/channel/rollback.html", context)
 
 
 @admin.register(ChannelActivity)

@@ -2,8 +2,10 @@
 
 import logging
 import time
+from datetime import timedelta
 
 from django.db import transaction
+from django.utils import timezone
 
 from channels.centrality import compute_node_metrics
 from channels.models import GraphAnalysis, Node, NodeMetric
@@ -12,13 +14,29 @@ from sources.models import GraphSnapshot
 
 logger = logging.getLogger(__name__)
 BATCH_SIZE = 2000
+# How long an analysis holds its snapshot against pruning: well over the centrality time on mainnet (~minutes).
+ANALYSIS_LEASE = timedelta(hours=1)
 
 
 def analyse_snapshot(snapshot: GraphSnapshot) -> GraphAnalysis:
-    """Compute and store the snapshot's node metrics. Idempotent: an analysed snapshot is returned as it is."""
+    """Compute and store the snapshot's node metrics. Idempotent: an analysed snapshot is returned as it is.
+
+    The snapshot is held against pruning while it is read and analysed (GraphSnapshot.DoesNotExist when a
+    refresh pruned it first), and marked analysed with the metrics, in one transaction.
+    """
     existing = GraphAnalysis.objects.filter(snapshot=snapshot).first()
     if existing is not None:
         return existing
+    hold_id = GraphSnapshot.objects.claim(snapshot.id, until=timezone.now() + ANALYSIS_LEASE)
+    if hold_id is None:
+        raise GraphSnapshot.DoesNotExist(f"snapshot {snapshot.id} was pruned before its analysis")
+    try:
+        return _analyse(snapshot)
+    finally:
+        GraphSnapshot.objects.release(hold_id)  # our hold only: another analysis of it keeps its own
+
+
+def _analyse(snapshot: GraphSnapshot) -> GraphAnalysis:
     graph = snapshot.compact_graph()
     started = time.perf_counter()
     metrics = compute_node_metrics(graph)
@@ -48,6 +66,7 @@ def analyse_snapshot(snapshot: GraphSnapshot) -> GraphAnalysis:
         for row in rows:
             row.analysis = analysis
         NodeMetric.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+        GraphSnapshot.objects.filter(id=snapshot.id).update(analysed_at=analysis.computed_at)
         _refresh_aliases(graph)
     logger.info("analysed snapshot %s: %d nodes in %.2f s", snapshot.id, graph.node_count, duration_s)
     return analysis

@@ -1,7 +1,6 @@
 """Read-only channel endpoints (viewer): channels with their latest score, a channel's score history, and a
 node's network metrics. chan_id travels as a string, as in LND's JSON: it exceeds what JavaScript numbers hold."""
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404
 from rest_framework import generics, serializers
@@ -9,14 +8,16 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from channels.models import PUBKEY, Channel, ChannelScore, NodeMetric, parse_chan_id
+from channels.models import Channel, ChannelScore, NodeMetric
 from channels.selectors import latest_analysis
 from daznode.api import RoleDeclaredMixin
+from daznode.lightning import PUBKEY_MESSAGE, parse_chan_id, parse_pubkey
 from daznode.roles import Role
 
 
 class ChanIdField(serializers.Field):
-    """A short channel id as a string of digits (a JSON number would lose precision in JavaScript)."""
+    """A short channel id as a string of digits or BLOCKxTXxOUT (a JSON number would lose precision in
+    JavaScript). Not a CharField: that would strip whitespace and accept "123\\n" as 123."""
 
     def to_internal_value(self, data) -> int:
         try:
@@ -34,6 +35,19 @@ def channel_or_404(chan_id: str) -> Channel:
     except ValidationError as exc:
         raise ValidationError({"chan_id": exc.detail}) from None
     return get_object_or_404(Channel, chan_id=value)
+
+
+class PubkeyField(serializers.Field):
+    """A node public key, exactly: no whitespace trimmed (a CharField would strip a trailing newline)."""
+
+    def to_internal_value(self, data) -> str:
+        try:
+            return parse_pubkey(data)
+        except ValueError:
+            raise ValidationError(PUBKEY_MESSAGE) from None
+
+    def to_representation(self, value) -> str:
+        return value
 
 
 class ScoreSerializer(serializers.ModelSerializer):
@@ -130,9 +144,9 @@ class NodeMetricsView(RoleDeclaredMixin, APIView):
 
     def get(self, request, pubkey: str):
         try:
-            PUBKEY(pubkey)
-        except DjangoValidationError:
-            raise ValidationError({"pubkey": "a node public key is 66 lowercase hex characters"}) from None
+            pubkey = PubkeyField().run_validation(pubkey)
+        except ValidationError as exc:
+            raise ValidationError({"pubkey": exc.detail}) from None
         analysis = latest_analysis()
         if analysis is None:
             raise NotFound("no analysed graph yet: run refresh_graph and analyse_graph")

@@ -28,11 +28,11 @@ in a process loads the compiled kernel from numba's disk cache, or compiles it (
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numba
 import numpy as np
 
+from channels.heuristics import Position
 from sources.graph import CompactGraph
 
 HUB_MIN_DEGREE = 100
@@ -41,12 +41,6 @@ EDGE_MAX_DEGREE = 2
 # Percentiles compare values rounded to about 12 significant digits: two symmetric nodes whose sums were added in
 # a different order differ in the last bits, and must still tie.
 RANK_SIGNIFICANT_BITS = 40
-
-
-class Position(StrEnum):
-    HUB = "hub"
-    WELL_CONNECTED = "well_connected"
-    EDGE = "edge"
 
 
 @dataclass(frozen=True)

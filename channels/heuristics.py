@@ -8,10 +8,11 @@ from the graph analysis, and the current time is passed in, so the same inputs a
 import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-MSAT_PER_SAT = 1000
+from daznode.lightning import MSAT_PER_SAT, local_ratio
+
 SECONDS_PER_DAY = 86_400
 FEE_FLOOR_PPM = 1  # a median of 0 ppm is compared as 1 ppm, so that "x times the median" stays finite
 
@@ -53,10 +54,14 @@ PEER_QUALITY_WEIGHTS = {"capacity": 0.3, "channels": 0.3, "enabled": 0.25, "fee_
 
 
 class Position(StrEnum):
+    """A node's place in the network (channels.centrality.node_position decides it); the one definition."""
+
     HUB = "hub"
     WELL_CONNECTED = "well_connected"
     EDGE = "edge"
 
+
+POSITION_LABELS = {Position.HUB: "Hub", Position.WELL_CONNECTED: "Well connected", Position.EDGE: "Edge / leaf"}
 
 POSITION_SCORES = {Position.HUB: 1.0, Position.WELL_CONNECTED: 0.7, Position.EDGE: 0.3}
 POSITION_WORDS = {
@@ -120,10 +125,12 @@ class ChannelState:
         require_aware("ChannelState.opened_at", self.opened_at)
 
     def local_ratio(self) -> float:
-        """Our share of the capacity, counting HTLCs we have in flight as still ours (as Channel.local_ratio)."""
-        if self.capacity_sat == 0:
-            return 0.0
-        return min(1.0, (self.local_balance_sat + self.pending_outgoing_sat) / self.capacity_sat)
+        """Our share of the capacity, counting HTLCs we have in flight as still ours."""
+        return local_ratio(
+            capacity_sat=self.capacity_sat,
+            local_balance_sat=self.local_balance_sat,
+            pending_outgoing_sat=self.pending_outgoing_sat,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,6 +156,19 @@ class Activity:
             "amount_in_msat",
             "fees_earned_msat",
         )
+
+
+def activity_window(now: datetime, days: int) -> tuple[datetime, datetime]:
+    """The `days` whole UTC days before today's: [start, end) over ChannelActivity.period_start.
+
+    Activity is stored in daily buckets starting at midnight UTC, and the heuristic divides by `days`. A window
+    of `now - days` to `now` holds today's partial bucket and leaves out the day it starts in, so it counts
+    between `days - 1` and `days` days of forwards while dividing by `days` (up to 1/7 low for a week). Whole
+    days only: today counts from tomorrow on.
+    """
+    require_aware("activity_window(now)", now)
+    end = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return end - timedelta(days=days), end
 
 
 @dataclass(frozen=True, kw_only=True)

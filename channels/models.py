@@ -3,21 +3,20 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from channels.policy import Policy
+from channels.heuristics import POSITION_LABELS, Activity, Position
 from channels.scoring import HEURISTICS  # pure, no Django: the one list of heuristics
+from daznode.lightning import (
+    CHAN_POINT_MESSAGE,
+    CHAN_POINT_PATTERN,
+    PUBKEY_MESSAGE,
+    PUBKEY_PATTERN,
+    Policy,
+    local_ratio,
+)
 
-PUBKEY = RegexValidator(r"^0[23][0-9a-f]{64}$", "A node public key is 66 lowercase hex characters (33 bytes).")
-CHAN_POINT = RegexValidator(r"^[0-9a-f]{64}:[0-9]+$", "A channel point is funding_txid:output_index.")
-# A short channel id is a uint64 on the wire, but the database column is a signed 64-bit integer.
-LARGEST_CHAN_ID = 2**63 - 1
-
-
-def parse_chan_id(text) -> int:
-    """A short channel id given as text (API, command line); ValueError when it is not one we can hold."""
-    digits = isinstance(text, str) and text.isascii() and text.isdigit() and len(text) <= len(str(LARGEST_CHAN_ID))
-    if not (digits and int(text) <= LARGEST_CHAN_ID):
-        raise ValueError(f'a channel id is a string of digits, such as "820000000000000001", got {text!r}')
-    return int(text)
+# The patterns are anchored with \A...\Z: a RegexValidator searches, and `^...$` lets a trailing newline through.
+PUBKEY = RegexValidator(PUBKEY_PATTERN, PUBKEY_MESSAGE)
+CHAN_POINT = RegexValidator(CHAN_POINT_PATTERN, CHAN_POINT_MESSAGE)
 
 
 class Node(models.Model):
@@ -111,9 +110,11 @@ class Channel(models.Model):
 
     def local_ratio(self) -> float:
         """Our share of the capacity, counting HTLCs we have in flight as still ours."""
-        if self.capacity_sat == 0:
-            return 0.0
-        return min(1.0, (self.local_balance_sat + self.pending_outgoing_sat) / self.capacity_sat)
+        return local_ratio(
+            capacity_sat=self.capacity_sat,
+            local_balance_sat=self.local_balance_sat,
+            pending_outgoing_sat=self.pending_outgoing_sat,
+        )
 
 
 class ChannelActivity(models.Model):
@@ -183,6 +184,17 @@ class ChannelScore(models.Model):
     def sub_scores(self) -> dict[str, float]:
         return {name: getattr(self, f"{name}_score") for name in HEURISTICS}
 
+    def activity(self) -> Activity | None:
+        """The forwarding figures this score was computed from, typed; None when they were not recorded (an
+        unknown count is not a zero: "nothing went out" would turn into a fee cut)."""
+        data = self.inputs.get("activity") if isinstance(self.inputs, dict) else None
+        if not isinstance(data, dict):
+            return None
+        try:
+            return Activity(**data)
+        except (TypeError, ValueError):
+            return None
+
 
 class GraphAnalysis(models.Model):
     """Centrality of every node of one graph snapshot, computed once and read by the API and the dashboard."""
@@ -205,11 +217,6 @@ class GraphAnalysis(models.Model):
 class NodeMetric(models.Model):
     """One node's place in the network, as of one snapshot."""
 
-    class Position(models.TextChoices):
-        HUB = "hub", "Hub"
-        WELL_CONNECTED = "well_connected", "Well connected"
-        EDGE = "edge", "Edge / leaf"
-
     analysis = models.ForeignKey(GraphAnalysis, on_delete=models.CASCADE, related_name="metrics")
     pubkey = models.CharField(max_length=66, validators=[PUBKEY])
     alias = models.CharField(max_length=64, blank=True)
@@ -220,7 +227,7 @@ class NodeMetric(models.Model):
     closeness = models.FloatField()
     betweenness_percentile = models.FloatField()
     closeness_percentile = models.FloatField()
-    position = models.CharField(max_length=20, choices=Position.choices)
+    position = models.CharField(max_length=20, choices=[(p.value, POSITION_LABELS[p]) for p in Position])
 
     class Meta:
         ordering = ["-betweenness"]

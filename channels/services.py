@@ -3,19 +3,19 @@ ChannelScore rows out (kept as history)."""
 
 import logging
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from channels.heuristics import Activity, ChannelState, FeeContext, PeerNetwork
+from channels.conf import score_weights
+from channels.heuristics import Activity, ChannelState, FeeContext, PeerNetwork, activity_window
 from channels.models import Channel, ChannelActivity, ChannelScore, Node, NodeMetric
 from channels.network import GraphIndex, PeerGraphFacts
 from channels.scoring import ScoreInputs, score_channel, score_peer
-from channels.selectors import latest_analysis
-from sources.snapshots import NoGraphAvailable, latest_graph
+from channels.selectors import analysis_graph, latest_analysis
 
 logger = logging.getLogger(__name__)
 ACTIVITY_FIELDS = (
@@ -50,10 +50,9 @@ def _channel_state(channel: Channel) -> ChannelState:
 
 
 def _activity_by_channel(channels: list[Channel], *, now: datetime, days: int) -> dict[int, Activity]:
+    start, end = activity_window(now, days)
     sums = (
-        ChannelActivity.objects.filter(
-            channel__in=channels, period_start__gte=now - timedelta(days=days), period_start__lt=now
-        )
+        ChannelActivity.objects.filter(channel__in=channels, period_start__gte=start, period_start__lt=end)
         .values("channel_id")
         .annotate(**{name: Sum(name) for name in ACTIVITY_FIELDS})
     )
@@ -88,10 +87,7 @@ class _Network:
         pubkeys = [peer.pubkey for peer in peers]
         self.metrics = {m.pubkey: m for m in NodeMetric.objects.filter(analysis=self.analysis, pubkey__in=pubkeys)}
         self.median_ppm, self.snapshot = self.analysis.network_median_fee_rate_ppm, self.analysis.snapshot
-        try:
-            index = GraphIndex(latest_graph().graph)
-        except NoGraphAvailable:
-            return
+        index = GraphIndex(analysis_graph(self.analysis))  # the snapshot the metrics come from, not the newest
         self.facts = {key: index.peer_facts(key, our_pubkey=our_pubkey or "") for key in pubkeys}
 
     def peer(self, node: Node) -> PeerNetwork:
@@ -108,7 +104,7 @@ class _Network:
 def channels_score(*, now: datetime | None = None, weights: dict[str, float] | None = None) -> list[ChannelScore]:
     """Score every open channel, and channels to the same peer together; store the scores."""
     now = now or timezone.now()
-    weights = weights or settings.DAZNODE_SCORE_WEIGHTS
+    weights = weights or score_weights()
     channels = list(Channel.objects.filter(closed_at__isnull=True).select_related("peer"))
     if not channels:
         raise NothingToScore("no open channels: run sync_channels first")

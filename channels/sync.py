@@ -2,20 +2,30 @@
 
 One read gathers everything (getinfo, listchannels, feereport, our node's edges for the full policy, listpeers,
 and the forwarding history of the window), then one transaction writes it: a failed read changes nothing.
+The window is whole UTC days (from the midnight `sync_window_days()` days before today's, to now), because
+activity is stored in daily buckets: a read from `now - 30 days` would overwrite the oldest day's complete
+bucket with the part of that day after the current time of day.
 Channels the node no longer lists are marked closed, never deleted: decisions and audit rows point to them.
+
+A policy that differs from the one stored is a change made outside Daznode. The sync does not record it (the
+audit log belongs to decisions, a layer above): it returns it in the report, and the caller records it. The
+caller also names the channels whose policy a write of its own has in flight or not yet reconciled: their
+stored policy is left alone, for that write or for recovery to settle, never reported as someone else's change.
 """
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
+from channels.conf import sync_window_days
+from channels.heuristics import activity_window
 from channels.models import Channel, ChannelActivity, Node
-from channels.policy import Policy
-from decisions.audit import record_external_changes
+from daznode.lightning import Policy
 from sources.clients.errors import SourceError
 from sources.clients.lnd import LndChannel, LndChannelFee, LndForward, LndInfo, LndNodeInfo, LndPeer
 from sources.factory import DataSourceFactory
@@ -23,7 +33,6 @@ from sources.interface import Capability
 
 logger = logging.getLogger(__name__)
 
-ACTIVITY_WINDOW = timedelta(days=30)
 SECONDS_PER_BLOCK = 600
 BLOCK_SHIFT = 40  # a short channel id is block height << 40 | tx index << 16 | output index
 
@@ -41,14 +50,28 @@ class NodeReadout:
 
 
 @dataclass(frozen=True)
+class PolicyChange:
+    """The node holds `after` where Daznode last knew `before`: someone changed it outside Daznode."""
+
+    channel: Channel
+    before: Policy
+    after: Policy
+
+
+@dataclass(frozen=True)
 class SyncReport:
     source: str
     channels: int
     closed: int
     activity_rows: int
+    read_at: datetime | None = None
+    external_changes: tuple[PolicyChange, ...] = field(default=())
 
 
-def read_node(client, *, now: datetime, window: timedelta = ACTIVITY_WINDOW) -> NodeReadout:
+def read_node(client, *, now: datetime, window_days: int | None = None) -> NodeReadout:
+    """Everything about our node; forwards from midnight UTC `window_days` (default: sync_window_days()) days
+    before today's, to now."""
+    forwards_from, _ = activity_window(now, window_days or sync_window_days())
     info = client.get_info()
     node = client.get_node_info(info.identity_pubkey, include_channels=True)
     policies = {}
@@ -76,7 +99,7 @@ def read_node(client, *, now: datetime, window: timedelta = ACTIVITY_WINDOW) -> 
         fees=fees,
         node=node,
         peers=client.list_peers(),
-        forwards=client.forwarding_history(start=now - window, end=now),
+        forwards=client.forwarding_history(start=forwards_from, end=now),
         read_at=now,
     )
 
@@ -85,13 +108,24 @@ class OtherNode(SourceError):
     """The source that answered is another node than ours: syncing it would close all our channels."""
 
 
-def sync_node(
-    *, factory: DataSourceFactory | None = None, now: datetime | None = None, adopt_node: bool = False
-) -> SyncReport:
+def node_read(*, factory: DataSourceFactory | None = None, now: datetime | None = None) -> tuple[NodeReadout, str]:
+    """Everything the sync needs, from the first LND source that answers, and that source's name."""
     now = now or timezone.now()
-    factory = factory or DataSourceFactory(actor="sync-channels")
+    factory = factory or DataSourceFactory(actor="system:sync-channels")
     answer = factory.call(Capability.CHANNELS, lambda client: read_node(client, now=now))
-    return store_readout(answer.value, source_name=answer.source.name, adopt_node=adopt_node)
+    return answer.value, answer.source.name
+
+
+def sync_node(
+    *,
+    factory: DataSourceFactory | None = None,
+    now: datetime | None = None,
+    adopt_node: bool = False,
+    hold_policy: Collection[int] = (),
+) -> SyncReport:
+    """Read and store. The report's external_changes are for the caller to record."""
+    readout, source_name = node_read(factory=factory, now=now)
+    return store_readout(readout, source_name=source_name, adopt_node=adopt_node, hold_policy=hold_policy)
 
 
 def _opened_at(chan_id: int, *, tip: int, now: datetime) -> datetime | None:
@@ -113,7 +147,10 @@ def _refuse_another_node(readout: NodeReadout, source_name: str) -> None:
 
 
 @transaction.atomic
-def store_readout(readout: NodeReadout, *, source_name: str, adopt_node: bool = False) -> SyncReport:
+def store_readout(
+    readout: NodeReadout, *, source_name: str, adopt_node: bool = False, hold_policy: Collection[int] = ()
+) -> SyncReport:
+    """Write one readout. `hold_policy`: ids of channels whose stored policy a write in flight settles."""
     if not adopt_node:
         _refuse_another_node(readout, source_name)
     ours = _our_node(readout)
@@ -131,7 +168,8 @@ def store_readout(readout: NodeReadout, *, source_name: str, adopt_node: bool = 
             continue
         channel = known or Channel(chan_id=lnd_channel.chan_id)
         before = _values(channel) if known else {}
-        change = _copy_channel(channel, lnd_channel, policy, peer_nodes[lnd_channel.remote_pubkey], readout)
+        held = channel.pk is not None and channel.pk in hold_policy
+        change = _copy_channel(channel, lnd_channel, policy, peer_nodes[lnd_channel.remote_pubkey], readout, held)
         if known is None:
             new.append(channel)
         elif changed := {name: value for name, value in _values(channel).items() if before[name] != value}:
@@ -146,7 +184,6 @@ def store_readout(readout: NodeReadout, *, source_name: str, adopt_node: bool = 
     Channel.objects.filter(chan_id__in=stored).update(synced_at=readout.read_at)
     closed = Channel.objects.filter(closed_at__isnull=True).exclude(chan_id__in=seen).update(closed_at=readout.read_at)
     activity_rows = _store_activity(readout)
-    record_external_changes(external_changes, source=source_name, at=readout.read_at)
     logger.info(
         "sync from %s: %d channels of %s, %d closed, %d activity rows",
         source_name,
@@ -155,7 +192,14 @@ def store_readout(readout: NodeReadout, *, source_name: str, adopt_node: bool = 
         closed,
         activity_rows,
     )
-    return SyncReport(source=source_name, channels=len(seen), closed=closed, activity_rows=activity_rows)
+    return SyncReport(
+        source=source_name,
+        channels=len(seen),
+        closed=closed,
+        activity_rows=activity_rows,
+        read_at=readout.read_at,
+        external_changes=tuple(external_changes),
+    )
 
 
 def _known_policy(stored: Channel | None, lnd_channel: LndChannel, readout: NodeReadout) -> Policy | None:
@@ -226,10 +270,9 @@ def _values(channel: Channel) -> dict:
 
 
 def _copy_channel(
-    channel: Channel, lnd_channel: LndChannel, policy: Policy, peer: Node, readout: NodeReadout
-) -> tuple[Channel, Policy, Policy] | None:
-    """Copy the node's view into the row (unsaved); (channel, stored policy, node's policy) when its policy
-    changed outside Daznode."""
+    channel: Channel, lnd_channel: LndChannel, policy: Policy, peer: Node, readout: NodeReadout, held: bool
+) -> PolicyChange | None:
+    """Copy the node's view into the row (unsaved); the change when its policy changed outside Daznode."""
     change = None
     channel.chan_point = lnd_channel.channel_point
     channel.peer = peer
@@ -245,10 +288,11 @@ def _copy_channel(
         lnd_channel.chan_id, tip=readout.info.block_height, now=readout.read_at
     )
     channel.closed_at = None
-    # A policy Daznode wrote after this readout was taken is newer than what the readout says.
-    if channel.policy_set_at is None or channel.policy_set_at <= readout.read_at:
+    # A policy Daznode wrote after this readout was taken is newer than what the readout says, and one it is
+    # writing (held) is settled by that write or by recovery.
+    if not held and (channel.policy_set_at is None or channel.policy_set_at <= readout.read_at):
         if channel.pk is not None and not channel.policy().same_terms(policy):
-            change = (channel, channel.policy(), policy)
+            change = PolicyChange(channel, channel.policy(), policy)
         channel.set_policy(policy)
     channel.synced_at = readout.read_at
     return change

@@ -1,12 +1,11 @@
-"""Periodic and chained work on channels: analyse a new snapshot, sync our node, score our channels."""
+"""Periodic and chained work on channels: analyse a new snapshot, score our channels.
+
+Syncing our node is a decisions task (decisions.tasks.sync_channels): what the sync finds changed outside
+Daznode is recorded in the audit log, which channels may not import."""
 
 from celery import shared_task
-from django.db import OperationalError
 
-from sources.clients.errors import SourceError
-
-# Transient database trouble only (a lost connection, a locked SQLite): a constraint violation will not heal.
-RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "retry_jitter": True, "max_retries": 5}
+from daznode.celery import RETRY
 
 
 @shared_task(**RETRY)
@@ -18,20 +17,11 @@ def analyse_snapshot(snapshot_id: int) -> dict:
     snapshot = GraphSnapshot.objects.filter(pk=snapshot_id).defer("payload").first()
     if snapshot is None:
         return {"analysed": False, "reason": f"snapshot {snapshot_id} no longer exists"}
-    analysis = analyse(snapshot)
-    return {"analysed": True, "analysis_id": analysis.id, "duration_s": analysis.duration_s}
-
-
-@shared_task(**RETRY)
-def sync_channels() -> dict:
-    """Copy our node's channels, policies and forwards from LND. A source outage is reported, not raised."""
-    from channels.sync import sync_node
-
     try:
-        report = sync_node()
-    except SourceError as exc:
-        return {"synced": False, "error": str(exc)}
-    return {"synced": True, "source": report.source, "channels": report.channels, "closed": report.closed}
+        analysis = analyse(snapshot)
+    except GraphSnapshot.DoesNotExist:
+        return {"analysed": False, "reason": f"snapshot {snapshot_id} was pruned before its analysis"}
+    return {"analysed": True, "analysis_id": analysis.id, "duration_s": analysis.duration_s}
 
 
 @shared_task(**RETRY)
@@ -43,12 +33,3 @@ def score_channels() -> dict:
     except NothingToScore as exc:
         return {"scored": 0, "reason": str(exc)}
     return {"scored": len(scores)}
-
-
-@shared_task(**RETRY)
-def sync_and_score() -> dict:
-    """Balances and forwards change between graph refreshes: sync, then score, on their own schedule."""
-    synced = sync_channels()
-    if not synced["synced"]:  # scoring would judge the previous balances as if they were today's
-        return {**synced, "scored": 0, "reason": "not scored: the sync failed"}
-    return {**synced, **score_channels()}

@@ -1,5 +1,8 @@
 """Sources endpoints: viewers read them, operators manage them."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse
 from rest_framework import serializers, status, viewsets
@@ -9,9 +12,11 @@ from rest_framework.views import APIView
 
 from auth_vault.models import Secret
 from daznode.api import RoleDeclaredMixin
-from daznode.roles import Role, user_has_role
+from daznode.roles import Role
 from sources.health import system_health
 from sources.models import GraphSnapshot, Source
+from sources.services import SourceChangeRefused, source_create, source_update
+from sources.snapshots import snapshot_staleness
 
 
 class SourceSerializer(serializers.ModelSerializer):
@@ -49,23 +54,12 @@ class SourceSerializer(serializers.ModelSerializer):
         return {field: getattr(self.instance, field) for field in fields}
 
 
-SENSITIVE_FIELDS = ("credential", "tls_certificate", "url")
-
-
-def _refuse_credential_moves(request, instance: Source | None, data: dict) -> None:
-    """Choosing which secret a source sends, or where it sends it, is the vault's business: admins only.
-
-    Otherwise an operator, who may not read the vault, could point a source holding the node's macaroon at a
-    server of their own and receive it at the next health check.
-    """
-    if user_has_role(request.user, Role.ADMIN):
-        return
-    has_secret = instance is not None and (instance.credential_id or instance.tls_certificate_id)
-    touched = [name for name in SENSITIVE_FIELDS if name in data]
-    if data.get("credential") is not None or data.get("tls_certificate") is not None or (has_secret and touched):
-        raise PermissionDenied(
-            "Changing a source's credential or certificate, or the URL it sends them to, needs the admin role."
-        )
+@contextmanager
+def refused_as_forbidden() -> Iterator[None]:
+    try:
+        yield
+    except SourceChangeRefused as exc:
+        raise PermissionDenied(str(exc)) from None
 
 
 class SourceViewSet(RoleDeclaredMixin, viewsets.ModelViewSet):
@@ -80,12 +74,12 @@ class SourceViewSet(RoleDeclaredMixin, viewsets.ModelViewSet):
     serializer_class = SourceSerializer
 
     def perform_create(self, serializer):
-        _refuse_credential_moves(self.request, None, serializer.validated_data)
-        serializer.save()
+        with refused_as_forbidden():
+            serializer.instance = source_create(source=Source(**serializer.validated_data), user=self.request.user)
 
     def perform_update(self, serializer):
-        _refuse_credential_moves(self.request, serializer.instance, serializer.validated_data)
-        serializer.save()
+        with refused_as_forbidden():
+            source_update(source=serializer.instance, changes=serializer.validated_data, user=self.request.user)
 
 
 class SystemHealthView(RoleDeclaredMixin, APIView):
@@ -113,6 +107,10 @@ class GraphDocumentView(RoleDeclaredMixin, APIView):
             return Response({"detail": "no graph snapshot yet"}, status=status.HTTP_404_NOT_FOUND)
         response = HttpResponse(snapshot.raw_document(), content_type="application/json")
         response["X-Daznode-Snapshot-Fetched-At"] = snapshot.fetched_at.isoformat()
-        response["X-Daznode-Snapshot-Stale"] = "true" if snapshot.is_expired() else "false"
+        staleness = snapshot_staleness(snapshot)
+        response["X-Daznode-Snapshot-Stale"] = "true" if staleness.stale else "false"
+        if staleness.stale:
+            response["X-Daznode-Snapshot-Stale-Reason"] = staleness.reason
+            response["X-Daznode-Snapshot-Stale-Since"] = staleness.since.isoformat()
         response["X-Daznode-Snapshot-Hash"] = snapshot.content_hash
         return response

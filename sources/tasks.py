@@ -2,13 +2,10 @@
 
 from celery import chain, shared_task, signature
 from django.conf import settings
-from django.db import OperationalError
 from django.utils import timezone
 
+from daznode.celery import RETRY
 from sources.models import GraphSnapshot, HealthCheck
-
-# Transient database trouble only (a lost connection, a locked SQLite): a constraint violation will not heal.
-RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "retry_jitter": True, "max_retries": 5}
 
 
 @shared_task(**RETRY)
@@ -53,6 +50,7 @@ def refresh_graph(source_id: int | None = None, force: bool = False) -> dict:
         "source": result.source_name,
         "error": result.error,
         "snapshot_id": result.snapshot.id if result.snapshot else None,
+        "skipped": result.skipped,
     }
 
 
@@ -60,6 +58,6 @@ def after_new_snapshot(snapshot_id: int):
     """Analyse the new graph, then sync our node and score our channels. By name: sources does not import channels."""
     return chain(
         signature("channels.tasks.analyse_snapshot", args=(snapshot_id,), immutable=True),
-        signature("channels.tasks.sync_channels", immutable=True),
+        signature("decisions.tasks.sync_channels", immutable=True),
         signature("channels.tasks.score_channels", immutable=True),
     )

@@ -6,4 +6,4 @@ from pathlib import Path
 
 os.environ.setdefault("DAZNODE_DATA_DIR", str(Path(__file__).resolve().parent.parent / ".test-data"))
 
-from daznode.settings import *  # noqa: E402, F403
+from daznode.settings import *  # noqa: F403

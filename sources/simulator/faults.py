@@ -44,6 +44,7 @@ class Fault:
     path: str | None = None  # only requests to this path (no query string); None: any request
     hang_s: float = DEFAULT_HANG_S
     status: int = DEFAULT_HTML_STATUS
+    skip: int = 0  # this many matching requests pass untouched first (a read after a write, not the one before)
 
 
 class Faults:
@@ -71,13 +72,14 @@ class Faults:
         path: str | None = None,
         hang_s: float = DEFAULT_HANG_S,
         status: int = DEFAULT_HTML_STATUS,
+        skip: int = 0,
     ) -> None:
-        """The next `count` requests (to `path` if given) suffer `kind`."""
-        if count < 1:
-            raise ValueError("count must be >= 1")
+        """The next `count` requests (to `path` if given), after `skip` that pass untouched, suffer `kind`."""
+        if count < 1 or skip < 0:
+            raise ValueError("count must be >= 1 and skip >= 0")
         if hang_s < 0 or not 400 <= status <= 599:
             raise ValueError("hang_s must be >= 0 and status an HTTP error status")
-        fault = Fault(kind=FaultKind(kind), remaining=count, path=path, hang_s=hang_s, status=status)
+        fault = Fault(kind=FaultKind(kind), remaining=count, path=path, hang_s=hang_s, status=status, skip=skip)
         with self._lock:
             self._queue.append(fault)
 
@@ -114,6 +116,9 @@ class Faults:
         with self._lock:
             for fault in self._queue:
                 if fault.path is None or fault.path == path:
+                    if fault.skip:
+                        fault.skip -= 1
+                        continue
                     fault.remaining -= 1
                     if fault.remaining == 0:
                         self._queue.remove(fault)
@@ -155,6 +160,7 @@ class Faults:
                 path=item.get("path"),
                 hang_s=float(item.get("hang_s", DEFAULT_HANG_S)),
                 status=_integer(item.get("status", DEFAULT_HTML_STATUS), "status"),
+                skip=_integer(item.get("skip", 0), "skip"),
             )
         for item in body.get("failed_updates", []):
             self.fail_policy_updates([item["chan_point"]], reason=item.get("reason", DEFAULT_POLICY_FAILURE))

@@ -93,6 +93,9 @@ class SimulatedNode:
         self._channels_by_point = {channel.chan_point: channel for channel in self.channels}
         fees = {channel.chan_id: self._fee_terms(channel.chan_id) for channel in self.channels}
         self.forwards = forwarding_history(rng, self.channels, fees, now_s=self.started_at_s)
+        # Every update the node took, in order: (chan point, fee rate ppm). Real LND gossips each one, so tests
+        # count them to prove a policy is not sent twice.
+        self.applied_updates: list[tuple[str, int]] = []
 
     @classmethod
     def from_path(cls, path: Path, **kwargs) -> "SimulatedNode":
@@ -394,6 +397,7 @@ class SimulatedNode:
             policy["inbound_fee_base_msat"], policy["inbound_fee_rate_milli_msat"] = update.inbound_fee
         policy["last_update"] = now_s
         self._edges[channel.chan_id]["last_update"] = now_s
+        self.applied_updates.append((channel.chan_point, update.fee_rate_ppm))
 
 
 def _check_edge(edge: dict) -> None:

@@ -144,7 +144,7 @@ def get_node_info(node: SimulatedNode, request: Request) -> dict:
 
 def get_chan_info(node: SimulatedNode, request: Request) -> dict:
     chan_id = request.params["chan_id"]
-    if not chan_id.isdigit() or int(chan_id) > UINT64_MAX:
+    if not (chan_id.isascii() and chan_id.isdigit()) or int(chan_id) > UINT64_MAX:
         raise invalid(
             f'type mismatch, parameter: chan_id, error: strconv.ParseUint: parsing "{chan_id}": invalid syntax'
         )
@@ -258,7 +258,7 @@ def _inbound_fee(inbound: dict) -> tuple[int, int]:
 
 
 def _route(method: str, path: str, permission: str, handler: Handler) -> Route:
-    return Route(method, re.compile(f"^{path}$"), permission, handler)
+    return Route(method, re.compile(f"\\A{path}\\Z"), permission, handler)
 
 
 ROUTES = [

@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from channels.models import HEURISTICS, Channel, ChannelActivity, ChannelScore, Node
-from channels.policy import Policy
+from daznode.lightning import Policy
 
 PEER_KEY = "02" + "ab" * 32
 
@@ -121,3 +121,22 @@ def test_a_score_outside_zero_to_one_is_refused(peer, field):
     values = {**score_fields(0.5), "total_score": 0.5, field: 1.5}
     with pytest.raises(IntegrityError), transaction.atomic():
         ChannelScore.objects.create(channel=channel, weights={}, **values)
+
+
+def score_with(channel: Channel, inputs: dict) -> ChannelScore:
+    scores = {f"{name}_score": 0.5 for name in (*HEURISTICS, "total")}
+    return ChannelScore.objects.create(channel=channel, weights={}, inputs=inputs, **scores)
+
+
+def test_a_score_gives_back_its_activity_typed(peer):
+    recorded = {"window_days": 7, "forwards_out_count": 3, "forwards_in_count": 0, "failed_forwards_count": 1}
+    recorded |= {"amount_out_msat": 9000, "amount_in_msat": 0, "fees_earned_msat": 12}
+    activity = score_with(make_channel(peer), {"activity": recorded}).activity()
+    assert (activity.window_days, activity.forwards_out_count, activity.forwards_in_count) == (7, 3, 0)
+
+
+@pytest.mark.parametrize(
+    "inputs", [{}, {"activity": None}, {"activity": {"forwards_out_count": 3}}, {"activity": {"window_days": -1}}]
+)
+def test_a_score_without_recorded_activity_says_unknown_not_zero(peer, inputs):
+    assert score_with(make_channel(peer), inputs).activity() is None

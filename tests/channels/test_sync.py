@@ -33,7 +33,7 @@ def test_it_copies_our_channels_policies_and_forwards(sim, registered):
     assert report.channels == channels.count() == len(sim.node.channels)
     with LndClient(url=sim.url, macaroon=sim.admin_macaroon) as client:
         fees = {fee.chan_id: fee for fee in client.fee_report().channel_fees}
-        forwards = client.forwarding_history(start=timezone.now() - timedelta(days=30), end=timezone.now())
+        forwards = client.forwarding_history(start=timezone.now() - timedelta(days=31), end=timezone.now())
     for channel in channels:
         assert (channel.fee_rate_ppm, channel.base_fee_msat) == (
             fees[channel.chan_id].fee_rate_ppm,
@@ -106,14 +106,24 @@ def test_another_node_answering_is_refused_unless_adopted(sim, registered):
     assert Node.objects.get(is_ours=True).pubkey == other.node.pubkey
 
 
-def test_the_hourly_task_does_not_score_when_the_sync_fails(sim, registered):
-    from channels.models import ChannelScore
-    from channels.tasks import sync_and_score
+def test_it_reports_a_policy_changed_outside_and_leaves_the_audit_to_its_caller(sim, registered):
+    sync_node()
+    channel = Channel.objects.filter(closed_at__isnull=True).order_by("chan_id").first()
+    channel.fee_rate_ppm += 123  # Daznode's record no longer matches what the node holds
+    channel.save()
+    report = sync_node()
+    assert [(c.channel.pk, c.before.fee_rate_ppm, c.after.fee_rate_ppm) for c in report.external_changes] == [
+        (channel.pk, channel.fee_rate_ppm, channel.fee_rate_ppm - 123)
+    ]
+    assert Channel.objects.get(pk=channel.pk).fee_rate_ppm == channel.fee_rate_ppm - 123, "the node's word is stored"
 
-    sim.faults.inject("drop", count=1000)
-    try:
-        result = sync_and_score()
-    finally:
-        sim.faults.clear()
-    assert (result["synced"], result["scored"]) == (False, 0)
-    assert not ChannelScore.objects.exists()
+
+def test_a_held_channel_keeps_its_stored_policy_and_is_not_reported(sim, registered):
+    sync_node()
+    channel = Channel.objects.filter(closed_at__isnull=True).order_by("chan_id").first()
+    channel.fee_rate_ppm += 123  # as if a write of Daznode's were in flight
+    channel.save()
+    report = sync_node(hold_policy={channel.pk})
+    assert report.external_changes == ()
+    held = Channel.objects.get(pk=channel.pk)
+    assert held.fee_rate_ppm == channel.fee_rate_ppm and held.synced_at == report.read_at, "synced, policy held"

@@ -7,7 +7,8 @@ from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from sources.models import GraphSnapshot, Source
+from sources.graph import SKIP_EDGE_CAPACITY
+from sources.models import GraphFetchStatus, GraphSnapshot, Source
 from sources.snapshots import L1_KEY, NoGraphAvailable, current_graph, latest_graph, refresh_graph
 from tests.sources.graphs import broken, star_graph
 
@@ -62,10 +63,10 @@ def test_a_fresh_snapshot_is_not_fetched_again_unless_forced(source):
 
 def test_a_malformed_fetch_leaves_the_previous_snapshot_intact(source, graph_file):
     good = refresh_graph().snapshot
-    graph_file.write_bytes(json.dumps(broken(star_graph(3), "edges.1.capacity", "many")).encode())
+    graph_file.write_bytes(json.dumps(broken(star_graph(3), "edges", {"0": "not a list"})).encode())
     result = refresh_graph(force=True)
     assert not result.fetched
-    assert "field edges[1].capacity" in result.error
+    assert "field edges" in result.error
     assert list(GraphSnapshot.objects.values_list("id", flat=True)) == [good.id]
     assert GraphSnapshot.objects.get().graph() == star_graph(3)
 
@@ -95,6 +96,81 @@ def test_only_the_last_n_snapshots_are_kept(source, settings):
     assert sorted(GraphSnapshot.objects.values_list("id", flat=True)) == ids[-2:]
 
 
+def test_it_never_prunes_the_newest_analysed_snapshot(source, settings):
+    older_analysed = refresh_graph(force=True).snapshot
+    analysed = refresh_graph(force=True).snapshot
+    GraphSnapshot.objects.filter(id__in=[older_analysed.id, analysed.id]).update(analysed_at=timezone.now())
+    settings.DAZNODE_GRAPH_SNAPSHOTS_KEEP = 1
+    ids = [refresh_graph(force=True).snapshot.id for _ in range(2)]
+    assert sorted(GraphSnapshot.objects.values_list("id", flat=True)) == [analysed.id, ids[-1]], (
+        "scoring reads the newest analysed snapshot: it stays until a newer one is analysed"
+    )
+
+
+def test_it_never_prunes_a_snapshot_an_analysis_holds_and_releases_it_after(source, settings):
+    settings.DAZNODE_GRAPH_SNAPSHOTS_KEEP = 1
+    held = refresh_graph(force=True).snapshot
+    hold_id = GraphSnapshot.objects.claim(held.id, until=timezone.now() + timedelta(minutes=5))
+    assert hold_id is not None
+    newest = refresh_graph(force=True).snapshot
+    assert set(GraphSnapshot.objects.values_list("id", flat=True)) == {held.id, newest.id}
+    GraphSnapshot.objects.release(hold_id)
+    GraphSnapshot.objects.prune(keep=1)
+    assert list(GraphSnapshot.objects.values_list("id", flat=True)) == [newest.id]
+    assert GraphSnapshot.objects.claim(held.id, until=timezone.now()) is None, "a pruned snapshot cannot be claimed"
+
+
+def test_one_holder_releasing_keeps_the_other_holders_hold(source, settings):
+    settings.DAZNODE_GRAPH_SNAPSHOTS_KEEP = 1
+    held = refresh_graph(force=True).snapshot
+    until = timezone.now() + timedelta(minutes=5)
+    first, second = (GraphSnapshot.objects.claim(held.id, until=until) for _ in range(2))  # two analyses at once
+    newest = refresh_graph(force=True).snapshot
+    GraphSnapshot.objects.release(first)
+    GraphSnapshot.objects.prune(keep=1)
+    assert set(GraphSnapshot.objects.values_list("id", flat=True)) == {held.id, newest.id}, (
+        "the second analysis is still reading it"
+    )
+    GraphSnapshot.objects.release(second)
+    GraphSnapshot.objects.prune(keep=1)
+    assert list(GraphSnapshot.objects.values_list("id", flat=True)) == [newest.id]
+
+
+def test_a_later_hold_that_ends_first_does_not_shorten_a_longer_one(source):
+    held = refresh_graph(force=True).snapshot
+    now = timezone.now()
+    long_hold = GraphSnapshot.objects.claim(held.id, until=now + timedelta(hours=1))
+    short_hold = GraphSnapshot.objects.claim(held.id, until=now + timedelta(minutes=1))
+    newest = refresh_graph(force=True).snapshot
+    GraphSnapshot.objects.prune(keep=1, now=now + timedelta(minutes=30))
+    assert set(GraphSnapshot.objects.values_list("id", flat=True)) == {held.id, newest.id}
+    assert list(held.holds.values_list("id", flat=True)) == [long_hold], "the expired hold is cleared on the way"
+    assert short_hold != long_hold
+
+
+def test_an_expired_hold_protects_nothing(source):
+    stale = refresh_graph(force=True).snapshot
+    assert GraphSnapshot.objects.claim(stale.id, until=timezone.now() - timedelta(seconds=1))  # its process died
+    newest = refresh_graph(force=True).snapshot
+    GraphSnapshot.objects.prune(keep=1)
+    assert list(GraphSnapshot.objects.values_list("id", flat=True)) == [newest.id]
+
+
+def test_it_records_what_a_document_left_out_on_the_snapshot_the_report_and_the_log(source, graph_file, caplog, capsys):
+    from sources.tasks import refresh_graph as task
+
+    graph_file.write_bytes(json.dumps(broken(star_graph(3), "edges.1.capacity", "many")).encode())
+    report = task(force=True)
+    assert report["fetched"] is True
+    assert report["skipped"] == {SKIP_EDGE_CAPACITY: 1}
+    snapshot = GraphSnapshot.objects.get(pk=report["snapshot_id"])
+    assert (snapshot.edge_count, snapshot.skipped) == (2, {SKIP_EDGE_CAPACITY: 1})
+    assert snapshot.skipped_examples == [f"edges[1]: {SKIP_EDGE_CAPACITY}"]
+    assert f"{SKIP_EDGE_CAPACITY}: 1" in caplog.text
+    call_command("refresh_graph", "--force")
+    assert f"left out: {SKIP_EDGE_CAPACITY} (1)" in capsys.readouterr().out
+
+
 def test_refresh_graph_command(source, capsys):
     call_command("refresh_graph", "--source", "graph-file")
     assert "Fetched from graph-file: snapshot" in capsys.readouterr().out
@@ -117,3 +193,54 @@ def test_the_refresh_task_reports_what_it_did(source):
 
     assert task(source_id=source.id, force=True)["fetched"] is True
     assert task(source_id=999)["error"] == "source 999 does not exist"
+
+
+def write_graph(path, graph: dict) -> None:
+    path.write_bytes(gzip.compress(json.dumps(graph).encode()))
+
+
+def test_it_never_stores_a_graph_with_no_channels_even_forced(source, graph_file):
+    write_graph(graph_file, {"nodes": [], "edges": []})  # an LND still syncing its graph
+    first = refresh_graph()
+    assert (first.fetched, first.snapshot) == (False, None)
+    assert "no channels" in first.error
+    write_graph(graph_file, star_graph(3))
+    kept = refresh_graph().snapshot
+    write_graph(graph_file, {"nodes": star_graph(3)["nodes"], "edges": []})
+    refused = refresh_graph(force=True)
+    assert not refused.fetched and "no channels" in refused.error
+    assert list(GraphSnapshot.objects.values_list("id", flat=True)) == [kept.id]
+    status = GraphFetchStatus.objects.get(source=source)
+    assert status.failing_since is not None and "no channels" in status.error
+
+
+def test_it_refuses_a_graph_that_lost_most_of_its_channels_unless_forced(source, graph_file):
+    kept = refresh_graph().snapshot
+    write_graph(graph_file, star_graph(10))
+    previous = refresh_graph(force=True).snapshot
+    write_graph(graph_file, star_graph(4))  # under half of the previous snapshot's 10 channels
+    refused = refresh_graph(source_name=source.name)
+    assert not refused.fetched
+    assert "4 channels where this source's previous snapshot had 10" in refused.error
+    assert set(GraphSnapshot.objects.values_list("id", flat=True)) == {kept.id, previous.id}
+    assert GraphFetchStatus.objects.get(source=source).failing_since is not None
+    accepted = refresh_graph(force=True)
+    assert accepted.fetched and accepted.snapshot.edge_count == 4, "forced: the operator knows the graph shrank"
+    assert GraphFetchStatus.objects.get(source=source).failing_since is None
+
+
+def test_a_graph_that_keeps_half_its_channels_is_accepted(source, graph_file):
+    write_graph(graph_file, star_graph(10))
+    refresh_graph()
+    write_graph(graph_file, star_graph(5))
+    assert refresh_graph(source_name=source.name).fetched
+
+
+def test_an_empty_graph_from_one_source_fails_over_to_the_next(source, graph_file, tmp_path):
+    empty = tmp_path / "empty.json"
+    write_graph(empty, {"nodes": [], "edges": []})
+    Source.objects.create(name="syncing-lnd-export", kind=Source.Kind.FILE, url=str(empty), priority=1)
+    result = refresh_graph()
+    assert result.fetched and result.source_name == "graph-file"
+    assert "no channels" in result.attempts[0].error
+    assert GraphFetchStatus.objects.get(source__name="syncing-lnd-export").failing_since is not None
