@@ -16,7 +16,8 @@ from django.core.exceptions import ImproperlyConfigured
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-DURATION_PART = re.compile(r"(\d+)([smhdw])")
+# [0-9], not \\d: \\d also matches other scripts' digits, which int() would then accept.
+DURATION_PART = re.compile(r"([0-9]+)([smhdw])")
 
 
 def env_str(name: str, default: str | None = None) -> str | None:
@@ -72,7 +73,7 @@ def parse_duration(text: str) -> timedelta:
     A bare number is seconds. Raises ValueError on anything else, including a zero duration.
     """
     text = text.strip().lower()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         seconds = int(text)
     elif DURATION_PART.sub("", text) == "" and text:
         seconds = sum(int(amount) * DURATION_UNITS[unit] for amount, unit in DURATION_PART.findall(text))
@@ -142,13 +143,32 @@ def env_secret(name: str, default: str | None = None) -> str | None:
     return content
 
 
-RATE = re.compile(r"^(\d+)/(\d*)([smhd])$")
+RATE = re.compile(r"([0-9]+)/([0-9]*)([smhd])")
 
 
 def env_rate(name: str, default: str) -> str:
     """A rate limit such as 5/m, 100/h or 30/10s (count per period), as django-ratelimit reads it."""
     value = env_str(name, default)
-    match = RATE.match(value)
+    match = RATE.fullmatch(value)
     if not match or int(match.group(1)) < 1 or match.group(2) == "0":
         raise ImproperlyConfigured(f"{name} must be a rate such as 5/m, 100/h or 30/10s, got {value!r}")
     return value
+
+
+def env_pairs(name: str) -> dict[str, str]:
+    """name=value pairs, comma-separated ("hold=0.5,close_max=0.05"), as strings: the app that uses them knows
+    their names and types and checks them. Empty when unset."""
+    text = env_str(name)
+    if text is None:
+        return {}
+    pairs: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        key, sep, value = item.partition("=")
+        if not item:
+            continue
+        if not sep or not key.strip() or not value.strip():
+            raise ImproperlyConfigured(f"{name} must be name=value pairs separated by commas, got {item!r}")
+        if key.strip() in pairs:
+            raise ImproperlyConfigured(f"{name} names {key.strip()} twice")
+        pairs[key.strip()] = value.strip()
+    return pairs

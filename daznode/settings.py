@@ -4,7 +4,6 @@ Every variable is documented in README.md ("Configuration"). A malformed value s
 that names the variable.
 """
 
-import re
 import secrets
 import sys
 from datetime import timedelta
@@ -13,17 +12,36 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from auth_vault.crypto import KeyringError, generate_key_entry, parse_keyring
+from daznode.bounded_json import JSON_MAX_DEPTH
 from daznode.env import (
     env_bool,
     env_choice,
     env_duration,
     env_int,
     env_list,
+    env_pairs,
     env_rate,
     env_secret,
     env_str,
     env_url,
+)
+from daznode.lightning import (
+    DEFAULT_ALLOW_ZERO_FEE,
+    DEFAULT_DAILY_CHANGE_BUDGET,
+    DEFAULT_FEE_COOLDOWN,
+    DEFAULT_MAX_BASE_FEE_MSAT,
+    DEFAULT_MAX_BASE_STEP_MSAT,
+    DEFAULT_MAX_FEE_RATE_PPM,
+    DEFAULT_MAX_STEP_PCT,
+    DEFAULT_MAX_STEP_PPM,
+    DEFAULT_MAX_TIME_LOCK_DELTA,
+    DEFAULT_MIN_BASE_FEE_MSAT,
+    DEFAULT_MIN_CHANGE_PPM,
+    DEFAULT_MIN_FEE_RATE_PPM,
+    LND_MIN_TIME_LOCK_DELTA,
+    UINT16_MAX,
+    parse_chan_id,
+    parse_pubkey,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -253,18 +271,25 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # because the next one is already due.
 PRUNE_HEALTH_CHECKS_EVERY = env_duration("DAZNODE_PRUNE_HEALTH_CHECKS_EVERY", timedelta(hours=1))
 PRUNE_GRAPH_SNAPSHOTS_EVERY = env_duration("DAZNODE_PRUNE_GRAPH_SNAPSHOTS_EVERY", timedelta(hours=1))
+PRUNE_ACCESS_LOG_EVERY = env_duration("DAZNODE_PRUNE_ACCESS_LOG_EVERY", timedelta(days=1))
 CHECK_SOURCES_EVERY = env_duration("DAZNODE_CHECK_SOURCES_EVERY", timedelta(seconds=60))
 REFRESH_GRAPH_EVERY = env_duration("DAZNODE_REFRESH_GRAPH_EVERY", timedelta(minutes=30))
 SCORE_CHANNELS_EVERY = env_duration("DAZNODE_SCORE_CHANNELS_EVERY", timedelta(hours=1))
 FEE_CYCLE_EVERY = env_duration("DAZNODE_FEE_CYCLE_EVERY", timedelta(hours=6))
+RECOVER_POLICY_WRITES_EVERY = env_duration("DAZNODE_RECOVER_POLICY_WRITES_EVERY", timedelta(minutes=5))
 DAZNODE_BEAT_SCHEDULE = {
     "fee-cycle": {
         "task": "decisions.tasks.fee_cycle",
         "every": FEE_CYCLE_EVERY,
         "expires": FEE_CYCLE_EVERY,
     },
+    "recover-policy-writes": {
+        "task": "decisions.tasks.recover_policy_writes",
+        "every": RECOVER_POLICY_WRITES_EVERY,
+        "expires": RECOVER_POLICY_WRITES_EVERY,
+    },
     "sync-and-score-channels": {
-        "task": "channels.tasks.sync_and_score",
+        "task": "decisions.tasks.sync_and_score",
         "every": SCORE_CHANNELS_EVERY,
         "expires": SCORE_CHANNELS_EVERY,
     },
@@ -288,35 +313,32 @@ DAZNODE_BEAT_SCHEDULE = {
         "every": PRUNE_GRAPH_SNAPSHOTS_EVERY,
         "expires": PRUNE_GRAPH_SNAPSHOTS_EVERY,
     },
+    "prune-access-log": {
+        "task": "auth_vault.tasks.prune_access_log",
+        "every": PRUNE_ACCESS_LOG_EVERY,
+        "expires": PRUNE_ACCESS_LOG_EVERY,
+    },
 }
 
 
-# The vault's keyring: the first key encrypts, all decrypt. Required in prod; in dev a key is generated into
-# the data directory (with a system check warning) so that a bare machine can store secrets.
-def _vault_keys() -> tuple[str, bool]:
-    keys = env_secret("DAZNODE_VAULT_KEYS")
-    if keys is not None:
-        return keys, False
-    if IS_PROD:
-        raise ImproperlyConfigured(
-            "DAZNODE_VAULT_KEYS (or DAZNODE_VAULT_KEYS_FILE) is required when DAZNODE_ENV=prod; "
-            "make one with: python manage.py generate_vault_key"
-        )
-    key_file = DATA_DIR / "vault_keys"
-    if not key_file.exists():
-        key_file.write_text(generate_key_entry("dev-1") + "\n")
-        key_file.chmod(0o600)
-    return key_file.read_text(), True
-
-
-_vault_keys_text, DAZNODE_VAULT_KEYS_GENERATED = _vault_keys()
-try:
-    DAZNODE_VAULT_KEYRING = parse_keyring(_vault_keys_text)
-except KeyringError as exc:
-    raise ImproperlyConfigured(f"DAZNODE_VAULT_KEYS: {exc}") from None
-del _vault_keys_text
+# The vault's keyring as text (auth_vault.keyring parses it; the first key encrypts, all decrypt). Required in
+# prod; in dev without it, auth_vault generates a key into DAZNODE_VAULT_DEV_KEY_FILE (with a system check warning)
+# so that a bare machine can store secrets.
+DAZNODE_VAULT_KEYS = env_secret("DAZNODE_VAULT_KEYS")
+if IS_PROD and DAZNODE_VAULT_KEYS is None:
+    raise ImproperlyConfigured(
+        "DAZNODE_VAULT_KEYS (or DAZNODE_VAULT_KEYS_FILE) is required when DAZNODE_ENV=prod; "
+        "make one with: python manage.py generate_vault_key"
+    )
+DAZNODE_VAULT_KEYS_GENERATED = DAZNODE_VAULT_KEYS is None
+DAZNODE_VAULT_DEV_KEY_FILE = DATA_DIR / "vault_keys"
 
 # REST API: JWT for clients, the admin session for a logged-in operator; nothing anonymous by default.
+# No request needs more: the largest is a TLS certificate or macaroon imported into the vault (a few KB).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+# Daznode's own bodies nest 3 levels at most; Python's json module recurses once per level. The same bound
+# as for what sources send (daznode.bounded_json).
+DAZNODE_JSON_MAX_DEPTH = JSON_MAX_DEPTH
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework_simplejwt.authentication.JWTAuthentication",
@@ -325,6 +347,13 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["daznode.roles.HasRole"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Bounded in size and nesting: an anonymous request must not be able to exhaust memory or the stack.
+    "DEFAULT_PARSER_CLASSES": [
+        "daznode.parsers.BoundedJSONParser",
+        "daznode.parsers.BoundedFormParser",
+        "daznode.parsers.BoundedMultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "daznode.exceptions.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -341,6 +370,8 @@ SIMPLE_JWT = {
 DAZNODE_RATE_LOGIN = env_rate("DAZNODE_RATE_LOGIN", "5/m")
 DAZNODE_RATE_READ = env_rate("DAZNODE_RATE_READ", "300/m")
 DAZNODE_RATE_WRITE = env_rate("DAZNODE_RATE_WRITE", "60/m")
+# Password checks (about a second of CPU each) at once per web process; a login beyond it gets 503 + Retry-After.
+DAZNODE_LOGIN_CONCURRENCY = env_int("DAZNODE_LOGIN_CONCURRENCY", 1, minimum=1)
 RATELIMIT_ENABLE = env_bool("DAZNODE_RATELIMIT_ENABLE", True)
 # Behind a reverse proxy, limit by the client's address rather than the proxy's.
 RATELIMIT_IP_META_KEY = "HTTP_X_REAL_IP" if env_bool("DAZNODE_TRUST_X_REAL_IP", False) else "REMOTE_ADDR"
@@ -357,25 +388,12 @@ if not REDIS_URL:
 DAZNODE_SOURCE_TIMEOUT = env_duration("DAZNODE_SOURCE_TIMEOUT", timedelta(seconds=30))
 DAZNODE_SOURCE_RATE_PER_MINUTE = env_int("DAZNODE_SOURCE_RATE_PER_MINUTE", 100, minimum=1)
 DAZNODE_SOURCE_BREAKER_THRESHOLD = env_int("DAZNODE_SOURCE_BREAKER_THRESHOLD", 5, minimum=1)
-DAZNODE_SOURCE_BREAKER_COOLDOWN = env_duration("DAZNODE_SOURCE_BREAKER_COOLDOWN", timedelta(seconds=60))
+DAZNODE_SOURCE_BREAKER_COOLDOWN = env_duration("DAZNODE_SOURCE_BREAKER_COOLDOWN", timedelta(seconds=30))
 
 
-# Scoring: the weight of each heuristic (name=weight, comma-separated, summing to 1) and the activity window.
-def _score_weights() -> dict[str, float]:
-    from channels.scoring import DEFAULT_WEIGHTS, WeightsError, validate_weights
-
-    text = env_str("DAZNODE_SCORE_WEIGHTS")
-    if text is None:
-        return dict(DEFAULT_WEIGHTS)
-    try:
-        pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
-        weights = {name.strip(): float(value) for name, value in pairs}
-        return validate_weights(weights)
-    except (ValueError, WeightsError) as exc:
-        raise ImproperlyConfigured(f"DAZNODE_SCORE_WEIGHTS must be name=weight pairs summing to 1: {exc}") from None
-
-
-DAZNODE_SCORE_WEIGHTS = _score_weights()
+# Scoring: the weight of each heuristic (name=weight, comma-separated, summing to 1; channels.conf checks them)
+# and the activity window. Empty weights mean the defaults.
+DAZNODE_SCORE_WEIGHTS = env_pairs("DAZNODE_SCORE_WEIGHTS")
 DAZNODE_SCORE_ACTIVITY_DAYS = env_int("DAZNODE_SCORE_ACTIVITY_DAYS", 7, minimum=1, maximum=365)
 
 # Decisions: what the fee cycle may do (shadow records, dry_run also validates and shows the diff, live
@@ -384,63 +402,52 @@ DAZNODE_DECISION_MODE = env_choice("DAZNODE_DECISION_MODE", "dry_run", ("shadow"
 DAZNODE_DRY_RUN = DAZNODE_DECISION_MODE != "live"
 
 
-def _decision_thresholds():
-    from decisions.engine import PROFILES, thresholds_for
-
-    profile = env_choice("DAZNODE_DECISION_PROFILE", "balanced", tuple(PROFILES))
-    text = env_str("DAZNODE_DECISION_THRESHOLDS")
-    try:
-        pairs = [item.split("=", 1) for item in (text or "").split(",") if item.strip()]
-        return thresholds_for(profile, {name.strip(): float(value) for name, value in pairs})
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"DAZNODE_DECISION_THRESHOLDS must be name=value pairs: {exc}") from None
+DAZNODE_DECISION_PROFILE = env_str("DAZNODE_DECISION_PROFILE", "balanced")  # decisions.conf checks the name
+DAZNODE_DECISION_THRESHOLDS = env_pairs("DAZNODE_DECISION_THRESHOLDS")
 
 
 def _chan_ids(name: str) -> frozenset[int]:
     values = env_list(name, [])
-    bad = [value for value in values if not (value.isascii() and value.isdigit())]
-    if bad:
-        raise ImproperlyConfigured(f"{name} must list channel ids (whole numbers), got {', '.join(bad)}")
-    return frozenset(int(value) for value in values)
+    try:
+        return frozenset(parse_chan_id(value) for value in values)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must list channel ids: {exc}") from None
 
 
 def _pubkeys(name: str) -> frozenset[str]:
     values = env_list(name, [])
-    bad = [value for value in values if not re.fullmatch(r"0[23][0-9a-f]{64}", value)]
-    if bad:
-        raise ImproperlyConfigured(f"{name} must list node public keys (66 lowercase hex), got {', '.join(bad)}")
-    return frozenset(values)
-
-
-def _decision_limits():
-    from decisions.validator import Limits
-
     try:
-        return Limits(
-            min_fee_rate_ppm=env_int("DAZNODE_FEE_MIN_PPM", 1, minimum=0),
-            max_fee_rate_ppm=env_int("DAZNODE_FEE_MAX_PPM", 2500, minimum=0),
-            min_base_fee_msat=env_int("DAZNODE_BASE_FEE_MIN_MSAT", 0, minimum=0),
-            max_base_fee_msat=env_int("DAZNODE_BASE_FEE_MAX_MSAT", 10_000, minimum=0),
-            max_step_pct=env_int("DAZNODE_FEE_MAX_STEP_PERCENT", 50, minimum=1, maximum=1000) / 100,
-            max_step_ppm=env_int("DAZNODE_FEE_MAX_STEP_PPM", 250, minimum=1),
-            max_base_step_msat=env_int("DAZNODE_BASE_FEE_MAX_STEP_MSAT", 1000, minimum=0),
-            min_change_ppm=env_int("DAZNODE_FEE_MIN_CHANGE_PPM", 10, minimum=0),
-            allow_zero_fee=env_bool("DAZNODE_ALLOW_ZERO_FEE", False),
-            min_time_lock_delta=env_int("DAZNODE_TIME_LOCK_DELTA_MIN", 18, minimum=18),
-            max_time_lock_delta=env_int("DAZNODE_TIME_LOCK_DELTA_MAX", 2016, minimum=18, maximum=65_535),
-            cooldown=env_duration("DAZNODE_FEE_COOLDOWN", timedelta(hours=24)),
-            daily_budget=env_int("DAZNODE_DAILY_CHANGE_BUDGET", 50, minimum=0),
-            allow_channels=_chan_ids("DAZNODE_ALLOW_CHANNELS"),
-            deny_channels=_chan_ids("DAZNODE_DENY_CHANNELS"),
-            allow_peers=_pubkeys("DAZNODE_ALLOW_PEERS"),
-            deny_peers=_pubkeys("DAZNODE_DENY_PEERS"),
-        )
+        return frozenset(parse_pubkey(value) for value in values)
     except ValueError as exc:
-        raise ImproperlyConfigured(f"DAZNODE_FEE_* / DAZNODE_TIME_LOCK_DELTA_*: {exc}") from None
+        raise ImproperlyConfigured(f"{name} must list node public keys: {exc}") from None
 
 
-DAZNODE_DECISION_THRESHOLDS = _decision_thresholds()
-DAZNODE_DECISION_LIMITS = _decision_limits()
+# The safety limits as raw values, keyed by decisions.validator.Limits' fields; decisions.conf builds the Limits
+# and refuses inconsistent ones (a minimum above its maximum) at start-up.
+DAZNODE_DECISION_LIMITS = {
+    "min_fee_rate_ppm": env_int("DAZNODE_FEE_MIN_PPM", DEFAULT_MIN_FEE_RATE_PPM, minimum=0),
+    "max_fee_rate_ppm": env_int("DAZNODE_FEE_MAX_PPM", DEFAULT_MAX_FEE_RATE_PPM, minimum=0),
+    "min_base_fee_msat": env_int("DAZNODE_BASE_FEE_MIN_MSAT", DEFAULT_MIN_BASE_FEE_MSAT, minimum=0),
+    "max_base_fee_msat": env_int("DAZNODE_BASE_FEE_MAX_MSAT", DEFAULT_MAX_BASE_FEE_MSAT, minimum=0),
+    "max_step_pct": env_int("DAZNODE_FEE_MAX_STEP_PERCENT", round(DEFAULT_MAX_STEP_PCT * 100), minimum=1, maximum=1000)
+    / 100,
+    "max_step_ppm": env_int("DAZNODE_FEE_MAX_STEP_PPM", DEFAULT_MAX_STEP_PPM, minimum=1),
+    "max_base_step_msat": env_int("DAZNODE_BASE_FEE_MAX_STEP_MSAT", DEFAULT_MAX_BASE_STEP_MSAT, minimum=0),
+    "min_change_ppm": env_int("DAZNODE_FEE_MIN_CHANGE_PPM", DEFAULT_MIN_CHANGE_PPM, minimum=0),
+    "allow_zero_fee": env_bool("DAZNODE_ALLOW_ZERO_FEE", DEFAULT_ALLOW_ZERO_FEE),
+    "min_time_lock_delta": env_int(
+        "DAZNODE_TIME_LOCK_DELTA_MIN", LND_MIN_TIME_LOCK_DELTA, minimum=LND_MIN_TIME_LOCK_DELTA
+    ),
+    "max_time_lock_delta": env_int(
+        "DAZNODE_TIME_LOCK_DELTA_MAX", DEFAULT_MAX_TIME_LOCK_DELTA, minimum=LND_MIN_TIME_LOCK_DELTA, maximum=UINT16_MAX
+    ),
+    "cooldown": env_duration("DAZNODE_FEE_COOLDOWN", DEFAULT_FEE_COOLDOWN),
+    "daily_budget": env_int("DAZNODE_DAILY_CHANGE_BUDGET", DEFAULT_DAILY_CHANGE_BUDGET, minimum=0),
+    "allow_channels": _chan_ids("DAZNODE_ALLOW_CHANNELS"),
+    "deny_channels": _chan_ids("DAZNODE_DENY_CHANNELS"),
+    "allow_peers": _pubkeys("DAZNODE_ALLOW_PEERS"),
+    "deny_peers": _pubkeys("DAZNODE_DENY_PEERS"),
+}
 DAZNODE_APPLY_ALL_OR_NOTHING = env_bool("DAZNODE_APPLY_ALL_OR_NOTHING", False)
 DAZNODE_KILL_SWITCH = env_bool("DAZNODE_KILL_SWITCH", False)
 
@@ -449,6 +456,10 @@ DAZNODE_GRAPH_TTL = env_duration("DAZNODE_GRAPH_TTL", timedelta(hours=12))
 DAZNODE_GRAPH_SNAPSHOTS_KEEP = env_int("DAZNODE_GRAPH_SNAPSHOTS_KEEP", 5, minimum=1)
 # Longer than the widest availability window the health API reports (7 days).
 DAZNODE_HEALTH_CHECK_RETENTION = env_duration("DAZNODE_HEALTH_CHECK_RETENTION", timedelta(days=8))
+# The vault's access log: events (a person's reads, rotations, logins, failures) and hourly counts (scheduled
+# reads, rate-limit refusals). The last day is always kept.
+DAZNODE_ACCESS_LOG_RETENTION = env_duration("DAZNODE_ACCESS_LOG_RETENTION", timedelta(days=365))
+DAZNODE_ACCESS_COUNT_RETENTION = env_duration("DAZNODE_ACCESS_COUNT_RETENTION", timedelta(days=30))
 
 DAZNODE_ADMIN_USER = env_str("DAZNODE_ADMIN_USER", "admin")
 DAZNODE_ADMIN_PASSWORD = env_secret("DAZNODE_ADMIN_PASSWORD")

@@ -2,19 +2,25 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 
+from channels.models import Channel
+from daznode.actors import user_actor
 from daznode.admin import ReadOnlyAdminMixin
 from daznode.roles import Role, user_has_role
-from decisions.audit import user_actor
 from decisions.executor import ApplyRefused, decision_apply
-from decisions.forms import KillSwitchForm
-from decisions.models import AuditEntry, Decision, FeeCycle, FeeLimit, KillSwitch, PolicyBackup
-from decisions.rollback import ExternalChangeConflict, RollbackError, decision_rollback
+from decisions.forms import ChannelRollbackForm, KillSwitchForm
+from decisions.models import POLICY_CHANGING_ACTIONS, AuditEntry, Decision, FeeCycle, FeeLimit, KillSwitch, PolicyBackup
+from decisions.rollback import ExternalChangeConflict, RollbackError, channel_rollback, decision_rollback
 from decisions.services import DecisionStateError, decision_approve, decision_reject, kill_switch_set
 
 # What an admin action reports for one decision: a messages level and a sentence.
 Outcome = tuple[int, str]
+RECENT_CHANGES_SHOWN = 20
 
 
 class OperatorMixin:
@@ -85,6 +91,35 @@ class DecisionAdmin(OperatorMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.action(description="Roll back, overwriting changes made outside Daznode", permissions=["operate"])
     def roll_back_forced(self, request, queryset):
         self.each(request, queryset.order_by("-applied_at", "-id"), lambda d, actor: rolled_back(d, actor, force=True))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.channel_rollback_view)
+        return [path("channel/<int:pk>/rollback/", view, name="decisions_channel_rollback"), *super().get_urls()]
+
+    def channel_rollback_view(self, request, pk: int):
+        """Roll a channel back to the policy it had at a point in time (operator); linked from the channel page."""
+        channel = get_object_or_404(Channel.objects.select_related("peer"), pk=pk)
+        if not (request.user.has_perm("channels.view_channel") and self.has_operate_permission(request)):
+            raise PermissionDenied
+        form = ChannelRollbackForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = channel_rollback(channel=channel, actor=user_actor(request.user), **form.cleaned_data)
+            except RollbackError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(request, result.message, messages.SUCCESS if result.changed else messages.WARNING)
+                return redirect("admin:channels_channel_change", channel.pk)
+        changes = AuditEntry.objects.filter(channel=channel, action__in=POLICY_CHANGING_ACTIONS).order_by("-at", "-id")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Roll back channel {channel.chan_id} to a point in time",
+            "form": form,
+            "channel": channel,
+            "changes": changes[:RECENT_CHANGES_SHOWN],
+            "opts": Channel._meta,
+        }
+        return TemplateResponse(request, "admin/decisions/channel_rollback.html", context)
 
     def each(self, request, decisions, act: Callable[[Decision, str], Outcome]) -> None:
         """Act on each decision on its own: one refusal does not stop the others, and each outcome is reported."""

@@ -14,15 +14,15 @@ from rest_framework import generics, serializers, status
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from channels.api import ChanIdField, channel_or_404
-from channels.models import PUBKEY, Channel
-from channels.policy import Policy
+from channels.api import ChanIdField, PubkeyField, channel_or_404
+from channels.models import Channel
+from daznode.actors import user_actor
 from daznode.api import RoleDeclaredMixin
+from daznode.lightning import Policy
 from daznode.roles import Role, user_has_role
-from decisions.audit import user_actor
 from decisions.engine import Rule
 from decisions.executor import ApplyRefused, decision_apply
-from decisions.models import AuditEntry, Decision, KillSwitch
+from decisions.models import KIND_CHOICES, AuditEntry, Decision, KillSwitch
 from decisions.rollback import RollbackError, RollbackResult, channel_rollback, decision_rollback
 from decisions.services import (
     DecisionStateError,
@@ -88,13 +88,10 @@ class AwareDateTimeField(serializers.DateTimeField):
         return super().enforce_timezone(value)
 
 
-PUBKEY_FIELD = {"regex": PUBKEY.regex, "error_messages": {"invalid": PUBKEY.message}}
-
-
 class DecisionFilterSerializer(serializers.Serializer):
     channel = ChanIdField(required=False)
-    peer = serializers.RegexField(required=False, **PUBKEY_FIELD)
-    kind = serializers.ChoiceField(choices=Decision.Kind.choices, required=False)
+    peer = PubkeyField(required=False)
+    kind = serializers.ChoiceField(choices=KIND_CHOICES, required=False)
     status = serializers.ChoiceField(choices=Decision.Status.choices, required=False)
     mode = serializers.ChoiceField(choices=Decision.Mode.choices, required=False)
     rule = serializers.ChoiceField(choices=[rule.value for rule in Rule], required=False)
@@ -113,9 +110,9 @@ class DecisionFilterSerializer(serializers.Serializer):
 
 class AuditFilterSerializer(serializers.Serializer):
     channel = ChanIdField(required=False)
-    peer = serializers.RegexField(required=False, **PUBKEY_FIELD)
+    peer = PubkeyField(required=False)
     action = serializers.ChoiceField(choices=AuditEntry.Action.choices, required=False)
-    kind = serializers.ChoiceField(choices=Decision.Kind.choices, required=False)
+    kind = serializers.ChoiceField(choices=KIND_CHOICES, required=False)
     status = serializers.ChoiceField(choices=Decision.Status.choices, required=False)
     since = AwareDateTimeField(required=False)
     until = AwareDateTimeField(required=False)

@@ -1,20 +1,17 @@
 """Writing the audit log: one append-only row per decision, application, failure, rollback and external change."""
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.utils import timezone
 
 from channels.models import Channel
-from channels.policy import Policy
+from channels.sync import PolicyChange
+from daznode.lightning import Policy
 from decisions.models import POLICY_CHANGING_ACTIONS, AuditEntry, Decision
 
 logger = logging.getLogger(__name__)
-
-
-def user_actor(user) -> str:
-    """How a person appears in the audit log, apart from "system" and "node"."""
-    return f"user:{user.get_username()}"
 
 
 def audit(
@@ -77,18 +74,20 @@ def external_change(
     )
 
 
-def record_external_changes(changes: list[tuple[Channel, Policy, Policy]], *, source: str, at: datetime) -> int:
+def record_external_changes(changes: Iterable[PolicyChange], *, source: str, at: datetime) -> int:
     """What a sync found: the node's policy differs from the one Daznode last knew."""
-    for channel, before, after in changes:
+    count = 0
+    for change in changes:
         external_change(
-            channel,
-            before=before,
-            after=after,
+            change.channel,
+            before=change.before,
+            after=change.after,
             source=source,
             reason="the node's policy differs from the one Daznode last knew",
             at=at,
         )
-    return len(changes)
+        count += 1
+    return count
 
 
 def last_policy_change(channel: Channel) -> AuditEntry | None:

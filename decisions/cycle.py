@@ -5,7 +5,9 @@
     live     validated fee changes are applied at once; recommendations wait for an operator
 
 With the kill switch engaged a live cycle runs as a dry run. When the sync fails the cycle stops: deciding
-on stale balances is how a fee manager goes wrong.
+on stale balances is how a fee manager goes wrong. Before anything, interrupted policy writes are settled
+(decisions.recovery), so that the cycle decides from what the node really holds; a channel whose write is still
+unsettled is left alone (the executor refuses it); and whatever happens, the cycle gets its finish time.
 """
 
 import logging
@@ -17,10 +19,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from channels.services import NothingToScore, channels_score
-from channels.sync import sync_node
 from decisions.executor import decisions_apply, kill_switch_engaged
 from decisions.models import Decision, FeeCycle
+from decisions.recovery import recover_policy_writes
 from decisions.services import NothingToDecide, decisions_store, judge_channels
+from decisions.sync import node_sync
 from sources.clients.errors import SourceError
 
 logger = logging.getLogger(__name__)
@@ -47,27 +50,38 @@ def fee_cycle(
     mode = mode or settings.DAZNODE_DECISION_MODE
     if mode not in Decision.Mode.values:
         raise ValueError(f"mode must be one of {', '.join(Decision.Mode.values)}")
+    recovered = recover_policy_writes()
     report = CycleReport(
         cycle=FeeCycle.objects.create(mode=mode, trigger=trigger, actor=actor, started_at=now), mode=mode
     )
+    if recovered.unknown:
+        report.notes.append(f"interrupted policy writes not settled yet ({recovered.unknown}): {recovered.error}")
     if mode == Decision.Mode.LIVE and kill_switch_engaged():
         report.mode = Decision.Mode.DRY_RUN
         report.notes.append("the kill switch is engaged: this live cycle ran as a dry run")
     try:
-        if sync:
-            sync_node(now=now)
-            channels_score(now=now)
-        judgements = judge_channels(now=now)
+        _run(report, actor=actor, sync=sync, now=now)
     except (SourceError, NothingToScore, NothingToDecide) as exc:
         report.error = str(exc)
         logger.warning("fee cycle %s stopped: %s", report.cycle.pk, exc)
-        return _finish(report)
+    except Exception as exc:  # recorded, then raised: a cycle never stays without a finish time
+        report.error = f"the cycle failed: {exc!r}"
+        raise
+    finally:
+        _finish(report)
+    return report
+
+
+def _run(report: CycleReport, *, actor: str, sync: bool, now: datetime) -> None:
+    if sync:
+        node_sync(now=now)
+        channels_score(now=now)
+    judgements = judge_channels(now=now)
     report.decisions = decisions_store(judgements, mode=report.mode, actor=actor, cycle=report.cycle, now=now)
     if report.mode == Decision.Mode.LIVE:
         to_apply = [d for d in report.decisions if d.changes_policy and d.status == Decision.Status.PENDING]
         applied = {d.pk: d for d in decisions_apply(decisions=to_apply, actor=actor)}
         report.decisions = [applied.get(d.pk, d) for d in report.decisions]
-    return _finish(report)
 
 
 def _finish(report: CycleReport) -> CycleReport:

@@ -24,7 +24,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from channels.policy import Policy
+from daznode.lightning import (
+    DEFAULT_MAX_FEE_RATE_PPM,
+    DEFAULT_MAX_STEP_PCT,
+    DEFAULT_MAX_STEP_PPM,
+    DEFAULT_MIN_CHANGE_PPM,
+    DEFAULT_MIN_FEE_RATE_PPM,
+    Policy,
+)
 
 
 class Kind(StrEnum):
@@ -35,6 +42,14 @@ class Kind(StrEnum):
     CLOSE_CHANNEL = "close_channel"
 
 
+# The one definition of the kinds: Decision.kind's choices are these, with these labels.
+KIND_LABELS = {
+    Kind.NO_ACTION: "No action",
+    Kind.INCREASE_FEES: "Increase fees",
+    Kind.DECREASE_FEES: "Decrease fees",
+    Kind.REBALANCE: "Rebalance",
+    Kind.CLOSE_CHANNEL: "Close channel",
+}
 FEE_CHANGES = frozenset({Kind.INCREASE_FEES, Kind.DECREASE_FEES})
 RECOMMENDATIONS = frozenset({Kind.REBALANCE, Kind.CLOSE_CHANNEL})
 
@@ -117,11 +132,11 @@ def thresholds_for(profile: str, overrides: Mapping[str, float] | None = None) -
 class FeeBounds:
     """What a proposal may not cross: the channel's effective fee-rate range and the largest step."""
 
-    min_fee_rate_ppm: int = 0
-    max_fee_rate_ppm: int = 2500
-    max_step_ppm: int = 250
-    max_step_pct: float = 0.5
-    min_change_ppm: int = 10
+    min_fee_rate_ppm: int = DEFAULT_MIN_FEE_RATE_PPM
+    max_fee_rate_ppm: int = DEFAULT_MAX_FEE_RATE_PPM
+    max_step_ppm: int = DEFAULT_MAX_STEP_PPM
+    max_step_pct: float = DEFAULT_MAX_STEP_PCT
+    min_change_ppm: int = DEFAULT_MIN_CHANGE_PPM
 
     def largest_step_ppm(self, current_ppm: int) -> int:
         """The relative cap never forbids the smallest change worth gossiping."""
@@ -135,8 +150,8 @@ class ChannelFacts:
     score: float
     sub_scores: Mapping[str, float]
     local_ratio: float
-    forwards_out: int  # within the activity window
-    forwards_in: int
+    forwards_out: int | None  # within the activity window; None: unknown (not recorded), which is not 0
+    forwards_in: int | None
     window_days: int
     policy: Policy
     peer_score: float | None = None  # several channels to this peer, scored together
@@ -194,7 +209,7 @@ def decide(facts: ChannelFacts, thresholds: Thresholds = PROFILES["balanced"]) -
 
 def _direction(facts: ChannelFacts, score: float, t: Thresholds) -> tuple[Kind, Rule, float, str]:
     share = f"{facts.local_ratio:.0%} of the capacity is on our side"
-    if facts.local_ratio < t.drained_ratio and facts.forwards_out > 0:
+    if facts.local_ratio < t.drained_ratio and (facts.forwards_out or 0) > 0:
         urgency = max(_below(score, t.decrease_max), 1 - facts.local_ratio / t.drained_ratio)
         return (
             Kind.INCREASE_FEES,
@@ -274,7 +289,7 @@ def _idle_for_close(facts: ChannelFacts, t: Thresholds) -> bool:
 
 
 def _rebalance_rule(facts: ChannelFacts, t: Thresholds) -> Rule | None:
-    routes = facts.forwards_out + facts.forwards_in > 0
+    routes = bool(facts.forwards_out) or bool(facts.forwards_in)  # unknown activity is not "it routes"
     if routes and facts.local_ratio < t.rebalance_low:
         return Rule.REBALANCE_DRAINED
     if routes and facts.local_ratio > t.rebalance_high:
@@ -307,7 +322,7 @@ def _close_sentence(facts: ChannelFacts, t: Thresholds) -> str:
 
 
 def _rebalance_sentence(facts: ChannelFacts, rule: Rule) -> str:
-    routed = f"{facts.forwards_out + facts.forwards_in} forwards in {facts.window_days} days"
+    routed = f"{(facts.forwards_out or 0) + (facts.forwards_in or 0)} forwards in {facts.window_days} days"
     if rule == Rule.REBALANCE_DRAINED:
         stuck = f"only {facts.local_ratio:.0%} of the capacity is on our side"
         fix = "bring outbound liquidity back (a circular rebalance or a loop out)"

@@ -2,26 +2,36 @@
 any failure put the backup back.
 
 The order is the safety argument. A decision is claimed by a conditional UPDATE, so two workers can never both
-apply it. The live policy is read first: if it is not the one the decision was made from, someone changed it
-outside Daznode, and the decision is stale (recorded, not applied). The backup is stored before anything is
-sent. After sending, the policy is read back, also when the send failed (a timeout after sending says nothing
-about whether LND applied it): the read-back is the only truth. Anything but an exact match restores the backup
-and marks the decision failed with the reason.
+apply it, and it is not even claimed while another write to its channel is unsettled (in flight, or interrupted
+and awaiting recovery). The live policy is read first: if it is not the one the decision was made from, someone
+changed it outside Daznode, and the decision is stale (recorded, not applied). The backup is stored before anything is
+sent. Sending, reading back and putting the backup back are decisions.policy_change, shared with rollback:
+the read-back is the only truth, also after an uncertain answer. The node holding the proposed policy applies
+the decision; anything else fails it with the reason and what the node holds. The write's journal row is settled
+in the transaction that records this, unless recovery settled it first: then recovery's record stands.
 """
 
 import logging
 from collections.abc import Iterable
 from contextlib import nullcontext
-from dataclasses import replace
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from channels.models import Channel
-from channels.policy import Policy
+from daznode.lightning import Policy
 from decisions.audit import audit, external_change
-from decisions.models import AuditEntry, Decision, KillSwitch, PolicyBackup
+from decisions.models import AuditEntry, Decision, KillSwitch
+from decisions.policy_change import (
+    ChannelBusy,
+    Outcome,
+    Purpose,
+    channel_write_unsettled,
+    policy_change,
+    policy_store,
+    policy_write_record,
+    write_settle,
+)
 from decisions.rollback import RollbackError, decision_rollback
 from decisions.services import decision_revalidate
 from decisions.writer import NodeWriter, node_writer
@@ -68,17 +78,7 @@ def decisions_apply(*, decisions: Iterable[Decision], actor: str, all_or_nothing
         with node_writer(actor=actor) as node:
             return _apply_batch(pending, node, actor, all_or_nothing)
     except SourceError as exc:
-        done = []
-        for decision in pending:
-            try:
-                _claim(decision, actor)
-            except AlreadyClaimed:
-                pass  # another worker has it
-            else:
-                _fail(decision, actor, f"nothing was sent: {exc}")
-            decision.refresh_from_db()
-            done.append(decision)
-        return done
+        return [_fail_unclaimed(decision, actor, f"nothing was sent: {exc}") for decision in pending]
 
 
 def _apply_batch(pending: list[Decision], node: NodeWriter, actor: str, all_or_nothing: bool) -> list[Decision]:
@@ -93,13 +93,22 @@ def _apply_batch(pending: list[Decision], node: NodeWriter, actor: str, all_or_n
         done.append(applied)
         if applied.status == Decision.Status.FAILED and all_or_nothing:
             _undo_batch(done, node, actor, culprit=applied)
-            for left in pending[position + 1 :]:
-                _claim(left, actor)
-                _fail(left, actor, f"not attempted: decision {applied.pk} of the same all-or-nothing batch failed")
-                left.refresh_from_db()
-                done.append(left)
+            reason = f"not attempted: decision {applied.pk} of the same all-or-nothing batch failed"
+            done.extend(_fail_unclaimed(left, actor, reason) for left in pending[position + 1 :])
             break
     return done
+
+
+def _fail_unclaimed(decision: Decision, actor: str, reason: str) -> Decision:
+    """Fail a decision of the batch that was not attempted, unless another worker holds it: then it is theirs."""
+    try:
+        _claim(decision, actor)
+    except AlreadyClaimed:
+        logger.info("decision %s left to the worker that holds it", decision.pk)
+    else:
+        _fail(decision, actor, reason)
+    decision.refresh_from_db()
+    return decision
 
 
 def _undo_batch(done: list[Decision], node: NodeWriter, actor: str, *, culprit: Decision) -> None:
@@ -130,6 +139,10 @@ def _refuse_unless_appliable(decision: Decision) -> None:
         raise ApplyRefused(f"the decision is {decision.get_status_display().lower()}, not pending or approved")
     if kill_switch_engaged():
         raise ApplyRefused("the kill switch is engaged: no policy is changed until an admin releases it")
+    if channel_write_unsettled(decision.channel):
+        raise ApplyRefused(
+            f"another policy write to channel {decision.channel.chan_id} is in flight or awaits recovery"
+        )
 
 
 def _refuse_unless_valid_now(decision: Decision, actor: str) -> None:
@@ -167,74 +180,44 @@ def _apply_claimed(decision: Decision, node: NodeWriter, actor: str) -> None:
     channel = decision.channel
     decided_from = Policy.from_dict(decision.current_policy)
     live = node.read(channel)
+    if not live.same_terms(decided_from) and channel_write_unsettled(channel):
+        # Not someone outside: another write of Daznode's is changing this channel right now.
+        _fail(decision, actor, f"another policy write to channel {channel.chan_id} is in flight; nothing was sent")
+        return
     if not live.same_terms(decided_from):
         _stale(decision, channel, node, actor, decided_from=decided_from, live=live)
         return
-    to_send = replace(Policy.from_dict(decision.proposed_policy), disabled=live.disabled)
-    backup = PolicyBackup.objects.create(
-        channel=channel, decision=decision, policy=live.to_dict(), read_from=node.source.name
-    )
-    problem = node.try_send(channel, to_send)
-    readback = node.read_or_none(channel)
-    if problem is None and readback is not None and readback.same_terms(to_send):
-        _succeed(decision, channel, node, actor, before=live, after=readback)
-        return
-    if problem is None:
-        problem = (
-            "the node could not be read back after the update"
-            if readback is None
-            else f"verification mismatch: {_mismatch(to_send, readback)}"
+    target = Policy.from_dict(decision.proposed_policy)
+    try:
+        write = policy_change(
+            node=node, channel=channel, live=live, target=target, purpose=Purpose.APPLY, actor=actor, decision=decision
         )
-    _restore(decision, channel, node, actor, backup=backup, live=live, readback=readback, problem=problem)
-
-
-def _mismatch(expected: Policy, found: Policy) -> str:
-    wrong = [
-        f"{name} sent {value}, node has {found.terms()[name]}"
-        for name, value in expected.terms().items()
-        if found.terms()[name] != value
-    ]
-    return "; ".join(wrong)
-
-
-def _succeed(decision: Decision, channel: Channel, node: NodeWriter, actor: str, *, before: Policy, after: Policy):
+    except ChannelBusy as exc:
+        _fail(decision, actor, str(exc), source=node.source.name)
+        return
+    took = write.outcome == Outcome.TOOK
     now = timezone.now()
     with transaction.atomic():
-        Decision.objects.filter(pk=decision.pk).update(
-            status=Decision.Status.APPLIED, applied_at=now, failure_reason="", updated_at=now
-        )
-        _store_policy(channel, after, now)
-        audit(
-            AuditEntry.Action.POLICY_APPLIED,
-            actor=actor,
-            channel=channel,
-            decision=decision,
-            before=before,
-            after=after,
-            reason=" ".join(decision.reasons[-2:]),
-            source=node.source.name,
-            at=now,
-        )
-    logger.info("channel %s: policy applied (decision %s)", channel.chan_id, decision.pk)
-
-
-def _restore(decision, channel, node, actor, *, backup: PolicyBackup, live: Policy, readback, problem: str):
-    if readback is not None and readback.same_terms(live):
-        outcome, known = "the node kept its previous policy", live
-    else:
-        if node.put(channel, live):
-            outcome, known = f"the previous policy was restored from backup {backup.pk}", live
-        else:
-            outcome, known = (
-                f"RESTORING BACKUP {backup.pk} FAILED: the node's policy is unknown; check it and use rollback_channel",
-                readback,  # what the node held at the last read, if it could be read
+        if not write_settle(write.journal, outcome=write.outcome, by=actor, now=now):
+            return  # recovery read the node and recorded it first; its record stands
+        if took:
+            Decision.objects.filter(pk=decision.pk).update(
+                status=Decision.Status.APPLIED, applied_at=now, failure_reason="", updated_at=now
             )
-    reason = f"{problem}; {outcome}"
-    with transaction.atomic():
-        if known is not None:
-            _store_policy(channel, known, timezone.now())
-        _fail(decision, actor, reason, before=live, after=readback, source=node.source.name)
-    logger.error("channel %s: decision %s failed: %s", channel.chan_id, decision.pk, reason)
+        else:
+            _set_failed(decision, write.summary())
+        policy_write_record(
+            write,
+            channel=channel,
+            actor=actor,
+            action=AuditEntry.Action.POLICY_APPLIED,
+            reason=" ".join(decision.reasons[-2:]) if took else "",
+            decision=decision,
+        )
+    if took:
+        logger.info("channel %s: policy applied (decision %s)", channel.chan_id, decision.pk)
+    else:
+        logger.error("channel %s: decision %s failed: %s", channel.chan_id, decision.pk, write.summary())
 
 
 def _stale(decision, channel, node, actor, *, decided_from: Policy, live: Policy) -> None:
@@ -247,7 +230,7 @@ def _stale(decision, channel, node, actor, *, decided_from: Policy, live: Policy
             reason="found when applying: the policy is not the one the decision was made from",
             decision=decision,
         )
-        _store_policy(channel, live, None)
+        policy_store(channel=channel, policy=live)
         _fail(
             decision,
             actor,
@@ -257,17 +240,14 @@ def _stale(decision, channel, node, actor, *, decided_from: Policy, live: Policy
         )
 
 
-def _store_policy(channel: Channel, policy: Policy, set_at) -> None:
-    channel.set_policy(policy)
-    if set_at is not None:
-        channel.policy_set_at = set_at
-    channel.save()
-
-
-def _fail(decision: Decision, actor: str, reason: str, *, before=None, after=None, source: str = "") -> None:
+def _set_failed(decision: Decision, reason: str) -> None:
     Decision.objects.filter(pk=decision.pk).update(
         status=Decision.Status.FAILED, failure_reason=reason, updated_at=timezone.now()
     )
+
+
+def _fail(decision: Decision, actor: str, reason: str, *, before=None, after=None, source: str = "") -> None:
+    _set_failed(decision, reason)
     audit(
         AuditEntry.Action.APPLY_FAILED,
         actor=actor,

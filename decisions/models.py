@@ -4,7 +4,17 @@ from django.db.models import Q
 from django.utils import timezone
 
 from daznode.models import AppendOnlyModel
-from decisions.engine import FEE_CHANGES, RECOMMENDATIONS
+from decisions.engine import FEE_CHANGES, KIND_LABELS, RECOMMENDATIONS, Kind
+
+KIND_CHOICES = [(kind.value, label) for kind, label in KIND_LABELS.items()]
+
+
+class Mode(models.TextChoices):
+    """What the fee cycle may do (DAZNODE_DECISION_MODE): of a cycle, and of each decision it makes."""
+
+    SHADOW = "shadow", "Shadow (record only)"
+    DRY_RUN = "dry_run", "Dry run (validate, show the diff)"
+    LIVE = "live", "Live"
 
 
 class FeeCycle(models.Model):
@@ -15,7 +25,7 @@ class FeeCycle(models.Model):
         COMMAND = "command", "Command"
         API = "api", "API"
 
-    mode = models.CharField(max_length=20)
+    mode = models.CharField(max_length=20, choices=Mode.choices)
     trigger = models.CharField(max_length=20, choices=Trigger.choices)
     actor = models.CharField(max_length=150, default="system")
     started_at = models.DateTimeField(default=timezone.now)
@@ -33,12 +43,7 @@ class FeeCycle(models.Model):
 class Decision(models.Model):
     """What Daznode proposes for one channel, why, and what became of it."""
 
-    class Kind(models.TextChoices):
-        NO_ACTION = "no_action", "No action"
-        INCREASE_FEES = "increase_fees", "Increase fees"
-        DECREASE_FEES = "decrease_fees", "Decrease fees"
-        REBALANCE = "rebalance", "Rebalance"
-        CLOSE_CHANNEL = "close_channel", "Close channel"
+    Kind = Kind  # decisions.engine.Kind, the one definition, reachable as Decision.Kind
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -47,6 +52,7 @@ class Decision(models.Model):
         APPLYING = "applying", "Applying"
         APPLIED = "applied", "Applied"
         FAILED = "failed", "Failed"
+        ROLLING_BACK = "rolling_back", "Rolling back"
         ROLLED_BACK = "rolled_back", "Rolled back"
         RECORDED = "recorded", "Recorded (nothing to apply)"
         BLOCKED = "blocked", "Blocked by a safety limit"
@@ -55,17 +61,14 @@ class Decision(models.Model):
     # A decision in one of these may still be approved or applied.
     OPEN_STATUSES = (Status.PENDING, Status.APPROVED)
 
-    class Mode(models.TextChoices):
-        SHADOW = "shadow", "Shadow (record only)"
-        DRY_RUN = "dry_run", "Dry run (validate, show the diff)"
-        LIVE = "live", "Live"
+    Mode = Mode
 
     channel = models.ForeignKey("channels.Channel", on_delete=models.PROTECT, related_name="decisions")
     score = models.ForeignKey(
         "channels.ChannelScore", null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions"
     )
     cycle = models.ForeignKey(FeeCycle, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions")
-    kind = models.CharField(max_length=20, choices=Kind.choices)
+    kind = models.CharField(max_length=20, choices=KIND_CHOICES)
     rule = models.CharField(max_length=40, blank=True, help_text="The engine rule that fired.")
     sub_scores = models.JSONField(default=dict, help_text="The eight heuristic scores when decided.")
     rejections = models.JSONField(default=list, help_text="The safety limits it broke: rule, message, values.")
@@ -118,7 +121,7 @@ class PolicyBackup(AppendOnlyModel):
     decision = models.ForeignKey(
         Decision, null=True, blank=True, on_delete=models.PROTECT, related_name="policy_backups"
     )
-    policy = models.JSONField(help_text="channels.policy.Policy as a dict.")
+    policy = models.JSONField(help_text="daznode.lightning.Policy as a dict.")
     read_from = models.CharField(max_length=50, blank=True, help_text="The source the policy was read from.")
     taken_at = models.DateTimeField(default=timezone.now)
 
@@ -128,6 +131,71 @@ class PolicyBackup(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"Backup of {self.channel.chan_id} at {self.taken_at:%Y-%m-%d %H:%M:%S}"
+
+
+class PolicyWrite(models.Model):
+    """The write-ahead journal of policy writes: one row for every policy Daznode sends to a channel, committed
+    before anything is sent and settled once the node was read back.
+
+    PolicyBackup and AuditEntry are the permanent, append-only history; this is the mutable journal that lets a
+    write interrupted at any instant (a killed process, a power cut) be found and settled by reading the node
+    (decisions.recovery). Settling is a conditional UPDATE (unsettled and unclaimed -> claimed and settled), so
+    the writer and recovery never both settle one write. Settled rows are pruned after SETTLED_WRITES_KEPT by
+    the recovery pass; the audit log keeps what happened.
+    """
+
+    class Purpose(models.TextChoices):
+        APPLY = "apply", "Apply a decision"
+        ROLLBACK = "rollback", "Roll back a decision"
+        CHANNEL_ROLLBACK = "channel_rollback", "Roll a channel back to a point in time"
+        RECOVERY = "recovery", "Put back by recovery"
+
+    class Outcome(models.TextChoices):
+        TOOK = "took", "The node holds the target"
+        KEPT = "kept", "The node kept the policy before"
+        RESTORED = "restored", "The policy before was put back"
+        UNKNOWN = "unknown", "What the node holds is unknown"
+
+    channel = models.ForeignKey("channels.Channel", on_delete=models.PROTECT, related_name="policy_writes")
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    decision = models.ForeignKey(
+        Decision, null=True, blank=True, on_delete=models.PROTECT, related_name="policy_writes"
+    )
+    backup = models.ForeignKey(PolicyBackup, on_delete=models.PROTECT, related_name="writes")
+    before = models.JSONField(help_text="The node's policy before the write (the backup's).")
+    target = models.JSONField(help_text="The complete policy sent.")
+    actor = models.CharField(max_length=150, help_text="Who wrote: system, a user, system:recovery.")
+    source = models.CharField(max_length=50, blank=True, help_text="The node source written to.")
+    rollback_to = models.DateTimeField(null=True, blank=True, help_text="A channel rollback: the point in time.")
+    recovers = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="recovery_writes",
+        help_text="Recovery's put-back: the interrupted write it settles.",
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    claimed_by = models.CharField(max_length=150, blank=True, help_text="Who settles it: the writer or recovery.")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["settled_at", "started_at"])]
+        constraints = [
+            # One write at a time per channel: a second writer is refused before it sends anything.
+            models.UniqueConstraint(
+                fields=["channel"],
+                condition=Q(settled_at__isnull=True, recovers__isnull=True),
+                name="one_unsettled_policy_write_per_channel",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = self.get_outcome_display() if self.settled_at else "unsettled"
+        return f"{self.get_purpose_display()} on {self.channel.chan_id} at {self.started_at:%Y-%m-%d %H:%M} ({state})"
 
 
 class AuditEntry(AppendOnlyModel):

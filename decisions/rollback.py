@@ -1,8 +1,12 @@
 """Putting a policy back: one decision's change, or a channel to the policy it had at a point in time.
 
-A rollback is itself a change: the live policy is read, backed up, the old one is sent complete and read back,
-and an audit row records it. It is idempotent: rolling back what is already rolled back changes nothing. It
-refuses to overwrite a policy someone changed outside Daznode since (that change is recorded) unless forced.
+A rollback is itself a change, made the one way every change is (decisions.policy_change): the live policy is
+read, backed up, the old one is sent complete and read back, and an audit row records it. It is idempotent:
+rolling back what is already rolled back changes nothing. It refuses to overwrite a policy someone changed
+outside Daznode since (that change is recorded) unless forced, and refuses while another write to the channel is
+unsettled. A decision is `rolling_back` while its rollback is written: claimed by a conditional UPDATE, so two
+rollbacks never both send, and left so by a process killed mid-write until recovery reads the node and settles
+it (rolled back if the node holds the backup, applied again if it still holds the decision's policy).
 """
 
 import logging
@@ -13,9 +17,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from channels.models import Channel
-from channels.policy import Policy
+from daznode.lightning import Policy
 from decisions.audit import audit, external_change, last_policy_change
-from decisions.models import POLICY_CHANGING_ACTIONS, AuditEntry, Decision, PolicyBackup
+from decisions.models import POLICY_CHANGING_ACTIONS, AuditEntry, Decision
+from decisions.policy_change import (
+    ChannelBusy,
+    Outcome,
+    Purpose,
+    channel_write_unsettled,
+    policy_change,
+    policy_write_record,
+    write_settle,
+)
 from decisions.writer import NodeWriter, node_writer
 from sources.clients.errors import SourceError
 
@@ -28,6 +41,10 @@ class RollbackError(Exception):
 
 class ExternalChangeConflict(RollbackError):
     """The live policy is not the one Daznode set: someone changed it since. Force to overwrite it."""
+
+
+class SettledByRecovery(RollbackError):
+    """The rollback's write outlived the bound and recovery settled it from what the node holds: its record stands."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +62,8 @@ def decision_rollback(
     decision.refresh_from_db()
     if decision.status == Decision.Status.ROLLED_BACK:
         return RollbackResult(False, f"decision {decision.pk} is already rolled back")
+    if decision.status == Decision.Status.ROLLING_BACK:
+        return RollbackResult(False, f"decision {decision.pk} is being rolled back by someone else")
     if decision.status != Decision.Status.APPLIED:
         raise RollbackError(
             f"only an applied decision can be rolled back; decision {decision.pk} is "
@@ -61,14 +80,15 @@ def decision_rollback(
     backup = decision.policy_backups.order_by("taken_at", "id").first()
     if backup is None:  # cannot happen through the executor; refuse rather than guess
         raise RollbackError(f"decision {decision.pk} has no stored backup to restore")
+    _refuse_while_unsettled(decision.channel)
     claimed = Decision.objects.filter(pk=decision.pk, status=Decision.Status.APPLIED).update(
-        status=Decision.Status.ROLLED_BACK, rolled_back_at=timezone.now()
+        status=Decision.Status.ROLLING_BACK, updated_at=timezone.now()
     )
     if claimed != 1:
         return RollbackResult(False, f"decision {decision.pk} is being rolled back by someone else")
     why = reason or f"rollback of decision {decision.pk} ({decision.get_kind_display().lower()})"
     try:
-        result = _restore(
+        return _restore(
             decision.channel,
             target=Policy.from_dict(backup.policy),
             expected=Policy.from_dict(decision.proposed_policy),
@@ -78,10 +98,18 @@ def decision_rollback(
             decision=decision,
             writer=writer,
         )
-    except Exception:
-        Decision.objects.filter(pk=decision.pk).update(status=Decision.Status.APPLIED, rolled_back_at=None)
-        raise
-    return result
+    finally:  # not rolled back (refused, unreachable, not taken): still applied, unless recovery settled it
+        Decision.objects.filter(pk=decision.pk, status=Decision.Status.ROLLING_BACK).update(
+            status=Decision.Status.APPLIED, updated_at=timezone.now()
+        )
+
+
+def _refuse_while_unsettled(channel: Channel) -> None:
+    if channel_write_unsettled(channel):
+        raise RollbackError(
+            f"another policy write to channel {channel.chan_id} is in flight or awaits recovery; try again after "
+            "recover_policy_writes has settled it"
+        )
 
 
 def channel_rollback(
@@ -90,6 +118,7 @@ def channel_rollback(
     """Put back the policy the channel had at `to`: the `before` of the first recorded change after it."""
     if to > timezone.now():
         raise RollbackError("the point in time is in the future")
+    _refuse_while_unsettled(channel)
     first_after = (
         AuditEntry.objects.filter(channel=channel, action__in=POLICY_CHANGING_ACTIONS, at__gt=to)
         .order_by("at", "id")
@@ -108,36 +137,74 @@ def channel_rollback(
             "UTC, after that point; roll back with force to overwrite that change"
         )
     latest = last_policy_change(channel)
-    result = _restore(
+    return _restore(
         channel,
         target=Policy.from_dict(first_after.before),
         expected=Policy.from_dict(latest.after) if latest.after else channel.policy(),
         actor=actor,
         force=force,
         reason=reason or f"rollback of channel {channel.chan_id} to {to:%Y-%m-%d %H:%M:%S} UTC",
+        rollback_to=to,
     )
-    if result.changed:
-        Decision.objects.filter(channel=channel, status=Decision.Status.APPLIED, applied_at__gt=to).update(
-            status=Decision.Status.ROLLED_BACK, rolled_back_at=timezone.now()
+
+
+def rolled_back_settle(
+    *, channel: Channel, decision: Decision | None, rollback_to: datetime | None, took: bool
+) -> None:
+    """The decisions a rollback's outcome settles: the one rolled back (or applied again when the node did not take
+    it); for a channel rollback that took, those applied after its point in time. Also used by recovery."""
+    now = timezone.now()
+    if decision is not None:
+        status = Decision.Status.ROLLED_BACK if took else Decision.Status.APPLIED
+        Decision.objects.filter(pk=decision.pk).update(
+            status=status, rolled_back_at=now if took else None, updated_at=now
         )
-    return result
+    elif took and rollback_to is not None:
+        Decision.objects.filter(channel=channel, status=Decision.Status.APPLIED, applied_at__gt=rollback_to).update(
+            status=Decision.Status.ROLLED_BACK, rolled_back_at=now, updated_at=now
+        )
 
 
-def _restore(channel, *, target: Policy, expected: Policy, actor, force, reason, decision=None, writer=None):
+@dataclass(frozen=True)
+class _Restore:
+    channel: Channel
+    target: Policy
+    expected: Policy
+    actor: str
+    force: bool
+    reason: str
+    decision: Decision | None = None
+    rollback_to: datetime | None = None
+
+
+def _restore(
+    channel, *, target: Policy, expected: Policy, actor, force, reason, decision=None, writer=None, rollback_to=None
+):
+    job = _Restore(channel, target, expected, actor, force, reason, decision, rollback_to)
     try:
         if writer is not None:
-            return _restore_with(writer, channel, target, expected, actor, force, reason, decision)
+            return _restore_with(writer, job)
         with node_writer(actor=actor) as node:
-            return _restore_with(node, channel, target, expected, actor, force, reason, decision)
+            return _restore_with(node, job)
     except SourceError as exc:
         raise RollbackError(f"the node could not be reached or read; nothing was sent: {exc}") from None
+    except ChannelBusy as exc:
+        raise RollbackError(str(exc)) from None
 
 
-def _restore_with(node: NodeWriter, channel, target, expected, actor, force, reason, decision) -> RollbackResult:
+def _restore_with(node: NodeWriter, job: _Restore) -> RollbackResult:
+    channel, target, expected, actor, reason, decision = (
+        job.channel,
+        job.target,
+        job.expected,
+        job.actor,
+        job.reason,
+        job.decision,
+    )
     live = node.read(channel)
     if not live.same_terms(expected):
         _record_external(channel, node, decision, expected=expected, live=live)
-        if not force:
+        if not job.force:
             raise ExternalChangeConflict(
                 f"the policy of channel {channel.chan_id} was changed outside Daznode (fee rate now "
                 f"{live.fee_rate_ppm} ppm, Daznode set {expected.fee_rate_ppm} ppm); roll back with force to "
@@ -148,24 +215,34 @@ def _restore_with(node: NodeWriter, channel, target, expected, actor, force, rea
             return RollbackResult(False, f"channel {channel.chan_id} already has that policy", live, live)
         _finish(channel, node, actor, decision, live=live, after=live, reason=f"{reason} (already in place)")
         return RollbackResult(True, f"channel {channel.chan_id} already has that policy", live, live)
-    PolicyBackup.objects.create(channel=channel, decision=decision, policy=live.to_dict(), read_from=node.source.name)
-    to_send = Policy(**{**target.to_dict(), "disabled": live.disabled})
-    if not node.put(channel, to_send):
-        if not node.put(channel, live):
-            logger.error("channel %s: rollback failed and the previous policy could not be re-sent", channel.chan_id)
-        audit(
-            AuditEntry.Action.APPLY_FAILED,
-            actor=actor,
-            channel=channel,
-            decision=decision,
-            before=live,
-            after=None,
-            reason=f"{reason}: the rollback did not take",
-            source=node.source.name,
+    purpose = Purpose.ROLLBACK if decision is not None else Purpose.CHANNEL_ROLLBACK
+    write = policy_change(
+        node=node,
+        channel=channel,
+        live=live,
+        target=target,
+        purpose=purpose,
+        actor=actor,
+        decision=decision,
+        rollback_to=job.rollback_to,
+    )
+    took = write.outcome == Outcome.TOOK
+    with transaction.atomic():
+        if not write_settle(write.journal, outcome=write.outcome, by=actor):
+            raise SettledByRecovery(
+                f"the rollback of channel {channel.chan_id} outlived its bound; recovery settled it from what the "
+                "node holds (see the audit log)"
+            )
+        rolled_back_settle(channel=channel, decision=decision, rollback_to=job.rollback_to, took=took)
+        policy_write_record(
+            write, channel=channel, actor=actor, action=AuditEntry.Action.ROLLED_BACK, reason=reason, decision=decision
         )
-        raise RollbackError(f"the node did not take the rolled-back policy of channel {channel.chan_id}")
-    _finish(channel, node, actor, decision, live=live, after=to_send, reason=reason)
-    return RollbackResult(True, f"channel {channel.chan_id} rolled back", live, to_send)
+    if not took:
+        raise RollbackError(
+            f"the node did not take the rolled-back policy of channel {channel.chan_id}: {write.summary()}"
+        )
+    logger.info("channel %s: %s", channel.chan_id, reason)
+    return RollbackResult(True, f"channel {channel.chan_id} rolled back", live, write.found)
 
 
 def _record_external(channel, node, decision, *, expected: Policy, live: Policy) -> None:
@@ -185,6 +262,7 @@ def _record_external(channel, node, decision, *, expected: Policy, live: Policy)
 def _finish(channel, node, actor, decision, *, live: Policy, after: Policy, reason: str) -> None:
     now = timezone.now()
     with transaction.atomic():
+        rolled_back_settle(channel=channel, decision=decision, rollback_to=None, took=True)
         channel.set_policy(after)
         channel.policy_set_at = now
         channel.save()

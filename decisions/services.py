@@ -22,9 +22,10 @@ from django.db.models import Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from channels.models import Channel, ChannelActivity, ChannelScore
-from channels.policy import Policy
+from daznode.lightning import Policy
 from daznode.roles import Role
 from decisions.audit import audit
+from decisions.conf import decision_limits, decision_thresholds
 from decisions.engine import FEE_CHANGES, ChannelFacts, Kind, Proposal, Thresholds, decide
 from decisions.models import POLICY_CHANGING_ACTIONS, AuditEntry, Decision, FeeCycle, FeeLimit, KillSwitch
 from decisions.validator import BoundsOverride, Candidate, Limits, Rejection, validate
@@ -106,8 +107,8 @@ def judge_channels(
     limits: Limits | None = None,
 ) -> list[Judgement]:
     """Decide and validate for every open, scored channel (or those of `chan_ids`); stores nothing."""
-    thresholds = thresholds or settings.DAZNODE_DECISION_THRESHOLDS
-    limits = limits or settings.DAZNODE_DECISION_LIMITS
+    thresholds = thresholds or decision_thresholds()
+    limits = limits or decision_limits()
     channels = Channel.objects.filter(closed_at__isnull=True).select_related("peer").order_by("chan_id")
     if chan_ids is not None:
         channels = channels.filter(chan_id__in=list(chan_ids))
@@ -145,7 +146,7 @@ def judge_channels(
 
 
 def _facts(channel: Channel, score: ChannelScore, now: datetime, last_forward, peer_channels: int) -> ChannelFacts:
-    activity = score.inputs.get("activity", {})
+    activity = score.activity()
     opened = channel.opened_at
     return ChannelFacts(
         chan_id=channel.chan_id,
@@ -153,9 +154,9 @@ def _facts(channel: Channel, score: ChannelScore, now: datetime, last_forward, p
         score=score.total_score,
         sub_scores=score.sub_scores(),
         local_ratio=channel.local_ratio(),
-        forwards_out=int(activity.get("forwards_out_count", 0)),
-        forwards_in=int(activity.get("forwards_in_count", 0)),
-        window_days=int(activity.get("window_days", settings.DAZNODE_SCORE_ACTIVITY_DAYS)),
+        forwards_out=activity.forwards_out_count if activity else None,
+        forwards_in=activity.forwards_in_count if activity else None,
+        window_days=activity.window_days if activity else settings.DAZNODE_SCORE_ACTIVITY_DAYS,
         policy=channel.policy(),
         peer_score=score.peer_total_score,
         peer_channels=peer_channels,
@@ -238,7 +239,7 @@ def decision_revalidate(*, decision: Decision, now: datetime, limits: Limits | N
     """The safety limits in force now, applied again to a stored fee decision: limits, lists, cooldown and
     budget may have changed since it was made (a dry run's decision can wait hours for an operator)."""
 
-    limits = limits or settings.DAZNODE_DECISION_LIMITS
+    limits = limits or decision_limits()
     channel = decision.channel
     by_channel, by_peer = _overrides()
     candidate = Candidate(

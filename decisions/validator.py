@@ -8,11 +8,25 @@ channel by FeeLimit rows; the most specific one wins, field by field.
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-from channels.policy import Policy
+from daznode.lightning import (
+    DEFAULT_ALLOW_ZERO_FEE,
+    DEFAULT_DAILY_CHANGE_BUDGET,
+    DEFAULT_FEE_COOLDOWN,
+    DEFAULT_MAX_BASE_FEE_MSAT,
+    DEFAULT_MAX_BASE_STEP_MSAT,
+    DEFAULT_MAX_FEE_RATE_PPM,
+    DEFAULT_MAX_STEP_PCT,
+    DEFAULT_MAX_STEP_PPM,
+    DEFAULT_MAX_TIME_LOCK_DELTA,
+    DEFAULT_MIN_BASE_FEE_MSAT,
+    DEFAULT_MIN_CHANGE_PPM,
+    DEFAULT_MIN_FEE_RATE_PPM,
+    LND_MIN_TIME_LOCK_DELTA,
+    Policy,
+)
 from decisions.engine import FEE_CHANGES, FeeBounds, Kind
-
-LND_MIN_TIME_LOCK_DELTA = 18  # LND refuses less (rpcserver.go, minTimeLockDelta)
 
 
 @dataclass(frozen=True)
@@ -36,19 +50,19 @@ class ChannelBounds:
 
 @dataclass(frozen=True)
 class Limits:
-    min_fee_rate_ppm: int = 0
-    max_fee_rate_ppm: int = 2500
-    min_base_fee_msat: int = 0
-    max_base_fee_msat: int = 10_000
-    max_step_pct: float = 0.5
-    max_step_ppm: int = 250
-    max_base_step_msat: int = 1000
-    min_change_ppm: int = 10
-    allow_zero_fee: bool = False
+    min_fee_rate_ppm: int = DEFAULT_MIN_FEE_RATE_PPM
+    max_fee_rate_ppm: int = DEFAULT_MAX_FEE_RATE_PPM
+    min_base_fee_msat: int = DEFAULT_MIN_BASE_FEE_MSAT
+    max_base_fee_msat: int = DEFAULT_MAX_BASE_FEE_MSAT
+    max_step_pct: float = DEFAULT_MAX_STEP_PCT
+    max_step_ppm: int = DEFAULT_MAX_STEP_PPM
+    max_base_step_msat: int = DEFAULT_MAX_BASE_STEP_MSAT
+    min_change_ppm: int = DEFAULT_MIN_CHANGE_PPM
+    allow_zero_fee: bool = DEFAULT_ALLOW_ZERO_FEE
     min_time_lock_delta: int = LND_MIN_TIME_LOCK_DELTA
-    max_time_lock_delta: int = 2016
-    cooldown: timedelta = timedelta(hours=24)
-    daily_budget: int = 50
+    max_time_lock_delta: int = DEFAULT_MAX_TIME_LOCK_DELTA
+    cooldown: timedelta = DEFAULT_FEE_COOLDOWN
+    daily_budget: int = DEFAULT_DAILY_CHANGE_BUDGET
     allow_channels: frozenset[int] = frozenset()
     deny_channels: frozenset[int] = frozenset()
     allow_peers: frozenset[str] = frozenset()
@@ -84,14 +98,39 @@ class Limits:
         )
 
 
+class RejectionRule(StrEnum):
+    """Which safety limit refused a proposal: stored with the decision's rejections, so it can be filtered on."""
+
+    ALLOW_LIST = "allow_list"
+    BASE_FEE_MAX = "base_fee_max"
+    BASE_FEE_MIN = "base_fee_min"
+    BASE_FEE_STEP = "base_fee_step"
+    CHANNEL_CLOSED = "channel_closed"
+    COOLDOWN = "cooldown"
+    DAILY_BUDGET = "daily_budget"
+    DENY_LIST = "deny_list"
+    FEE_RATE_MAX = "fee_rate_max"
+    FEE_RATE_MIN = "fee_rate_min"
+    HTLC_LIMITS = "htlc_limits"
+    INCOMPLETE_POLICY = "incomplete_policy"
+    MIN_CHANGE = "min_change"
+    STEP_ABSOLUTE = "step_absolute"
+    STEP_RELATIVE = "step_relative"
+    TIME_LOCK_DELTA = "time_lock_delta"
+    ZERO_FEE = "zero_fee"
+
+
 @dataclass(frozen=True)
 class Rejection:
-    rule: str
+    rule: RejectionRule
     message: str
     values: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rule", RejectionRule(self.rule))  # an unknown rule is a ValueError
+
     def to_dict(self) -> dict:
-        return {"rule": self.rule, "message": self.message, "values": self.values}
+        return {"rule": self.rule.value, "message": self.message, "values": self.values}
 
 
 @dataclass(frozen=True)
@@ -116,10 +155,14 @@ def validate(candidate: Candidate, limits: Limits, *, now: datetime, changes_tod
         return []
     rejections = list(_lists(candidate, limits))
     if candidate.closed:
-        rejections.append(Rejection("channel_closed", "the channel is closed", {"chan_id": str(candidate.chan_id)}))
+        rejections.append(
+            Rejection(RejectionRule.CHANNEL_CLOSED, "the channel is closed", {"chan_id": str(candidate.chan_id)})
+        )
     if candidate.kind in FEE_CHANGES:
         if candidate.proposed is None:
-            rejections.append(Rejection("incomplete_policy", "a fee change must carry the complete policy to send"))
+            rejections.append(
+                Rejection(RejectionRule.INCOMPLETE_POLICY, "a fee change must carry the complete policy to send")
+            )
             return rejections
         rejections += _fees(candidate, limits)
         rejections += _steps(candidate, limits)
@@ -130,13 +173,17 @@ def validate(candidate: Candidate, limits: Limits, *, now: datetime, changes_tod
 
 def _lists(c: Candidate, limits: Limits) -> Iterable[Rejection]:
     if c.chan_id in limits.deny_channels:
-        yield Rejection("deny_list", f"channel {c.chan_id} is on the deny list", {"chan_id": str(c.chan_id)})
+        yield Rejection(
+            RejectionRule.DENY_LIST, f"channel {c.chan_id} is on the deny list", {"chan_id": str(c.chan_id)}
+        )
     if c.peer_pubkey in limits.deny_peers:
-        yield Rejection("deny_list", f"peer {c.peer_pubkey[:16]}… is on the deny list", {"peer": c.peer_pubkey})
+        yield Rejection(
+            RejectionRule.DENY_LIST, f"peer {c.peer_pubkey[:16]}… is on the deny list", {"peer": c.peer_pubkey}
+        )
     allowed = limits.allow_channels or limits.allow_peers
     if allowed and c.chan_id not in limits.allow_channels and c.peer_pubkey not in limits.allow_peers:
         yield Rejection(
-            "allow_list",
+            RejectionRule.ALLOW_LIST,
             "an allow list is set and neither this channel nor its peer is on it",
             {"chan_id": str(c.chan_id), "peer": c.peer_pubkey},
         )
@@ -147,31 +194,31 @@ def _fees(c: Candidate, limits: Limits) -> Iterable[Rejection]:
     where = f"({b.set_by} limit)"
     if new.fee_rate_ppm < b.min_fee_rate_ppm:
         yield Rejection(
-            "fee_rate_min",
+            RejectionRule.FEE_RATE_MIN,
             f"fee rate {new.fee_rate_ppm} ppm is below the minimum {b.min_fee_rate_ppm} ppm {where}",
             {"proposed": new.fee_rate_ppm, "minimum": b.min_fee_rate_ppm},
         )
     if new.fee_rate_ppm > b.max_fee_rate_ppm:
         yield Rejection(
-            "fee_rate_max",
+            RejectionRule.FEE_RATE_MAX,
             f"fee rate {new.fee_rate_ppm} ppm is above the maximum {b.max_fee_rate_ppm} ppm {where}",
             {"proposed": new.fee_rate_ppm, "maximum": b.max_fee_rate_ppm},
         )
     if new.base_fee_msat < b.min_base_fee_msat:
         yield Rejection(
-            "base_fee_min",
+            RejectionRule.BASE_FEE_MIN,
             f"base fee {new.base_fee_msat} msat is below the minimum {b.min_base_fee_msat} msat {where}",
             {"proposed": new.base_fee_msat, "minimum": b.min_base_fee_msat},
         )
     if new.base_fee_msat > b.max_base_fee_msat:
         yield Rejection(
-            "base_fee_max",
+            RejectionRule.BASE_FEE_MAX,
             f"base fee {new.base_fee_msat} msat is above the maximum {b.max_base_fee_msat} msat {where}",
             {"proposed": new.base_fee_msat, "maximum": b.max_base_fee_msat},
         )
     if new.fee_rate_ppm == 0 and not limits.allow_zero_fee:
         yield Rejection(
-            "zero_fee",
+            RejectionRule.ZERO_FEE,
             "a fee rate of 0 ppm routes for free; set DAZNODE_ALLOW_ZERO_FEE=true to allow it",
             {"proposed": 0},
         )
@@ -183,13 +230,13 @@ def _steps(c: Candidate, limits: Limits) -> Iterable[Rejection]:
     relative_cap = max(round(old.fee_rate_ppm * limits.max_step_pct), limits.min_change_ppm)
     if delta > limits.max_step_ppm:
         yield Rejection(
-            "step_absolute",
+            RejectionRule.STEP_ABSOLUTE,
             f"a change of {delta} ppm is more than the {limits.max_step_ppm} ppm allowed per step",
             {"change_ppm": delta, "maximum_ppm": limits.max_step_ppm},
         )
     if delta > relative_cap:
         yield Rejection(
-            "step_relative",
+            RejectionRule.STEP_RELATIVE,
             f"a change of {delta} ppm on {old.fee_rate_ppm} ppm is more than {limits.max_step_pct:.0%} "
             f"(at most {relative_cap} ppm) per step",
             {"change_ppm": delta, "current_ppm": old.fee_rate_ppm, "maximum_pct": limits.max_step_pct},
@@ -197,19 +244,19 @@ def _steps(c: Candidate, limits: Limits) -> Iterable[Rejection]:
     base_delta = abs(new.base_fee_msat - old.base_fee_msat)
     if base_delta > limits.max_base_step_msat:
         yield Rejection(
-            "base_fee_step",
+            RejectionRule.BASE_FEE_STEP,
             f"a base fee change of {base_delta} msat is more than the {limits.max_base_step_msat} msat allowed",
             {"change_msat": base_delta, "maximum_msat": limits.max_base_step_msat},
         )
     other_fields_changed = _without_fee_rate(old) != _without_fee_rate(new)
     if 0 < delta < limits.min_change_ppm and not other_fields_changed:
         yield Rejection(
-            "min_change",
+            RejectionRule.MIN_CHANGE,
             f"a change of {delta} ppm is below the {limits.min_change_ppm} ppm worth a gossiped update",
             {"change_ppm": delta, "minimum_ppm": limits.min_change_ppm},
         )
     if old == new:
-        yield Rejection("min_change", "the proposed policy is the current one: nothing to send", {})
+        yield Rejection(RejectionRule.MIN_CHANGE, "the proposed policy is the current one: nothing to send", {})
 
 
 def _without_fee_rate(policy: Policy) -> Policy:
@@ -220,7 +267,7 @@ def _protocol(c: Candidate, limits: Limits) -> Iterable[Rejection]:
     new = c.proposed
     if not limits.min_time_lock_delta <= new.time_lock_delta <= limits.max_time_lock_delta:
         yield Rejection(
-            "time_lock_delta",
+            RejectionRule.TIME_LOCK_DELTA,
             f"time lock delta {new.time_lock_delta} is outside "
             f"[{limits.min_time_lock_delta}, {limits.max_time_lock_delta}] "
             f"(LND's minimum is {LND_MIN_TIME_LOCK_DELTA})",
@@ -233,7 +280,7 @@ def _protocol(c: Candidate, limits: Limits) -> Iterable[Rejection]:
     capacity_msat = c.capacity_sat * 1000
     if not new.min_htlc_msat <= new.max_htlc_msat <= capacity_msat:
         yield Rejection(
-            "htlc_limits",
+            RejectionRule.HTLC_LIMITS,
             f"HTLC limits must satisfy min {new.min_htlc_msat} <= max {new.max_htlc_msat} <= capacity "
             f"{capacity_msat} msat",
             {"min_htlc_msat": new.min_htlc_msat, "max_htlc_msat": new.max_htlc_msat, "capacity_msat": capacity_msat},
@@ -244,14 +291,14 @@ def _pace(c: Candidate, limits: Limits, *, now: datetime, changes_today: int) ->
     if c.last_change_at is not None and now - c.last_change_at < limits.cooldown:
         ready_at = c.last_change_at + limits.cooldown
         yield Rejection(
-            "cooldown",
+            RejectionRule.COOLDOWN,
             f"the policy changed at {c.last_change_at:%Y-%m-%d %H:%M} UTC; the cooldown of "
             f"{_hours(limits.cooldown)} allows the next change from {ready_at:%Y-%m-%d %H:%M} UTC",
             {"last_change_at": c.last_change_at.isoformat(), "ready_at": ready_at.isoformat()},
         )
     if changes_today >= limits.daily_budget:
         yield Rejection(
-            "daily_budget",
+            RejectionRule.DAILY_BUDGET,
             f"{changes_today} policy changes in the last 24 hours reach the daily budget of {limits.daily_budget}",
             {"changes": changes_today, "budget": limits.daily_budget},
         )

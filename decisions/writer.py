@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from channels.models import Channel, Node
-from channels.policy import Policy
+from daznode.lightning import Policy
 from sources.clients.errors import ContractViolation, SourceError
 from sources.clients.http import CircuitBreaker
 from sources.connect import breaker_for, client_for
@@ -19,6 +19,8 @@ from sources.interface import Capability
 from sources.models import Source
 
 logger = logging.getLogger(__name__)
+
+READ_ATTEMPTS = 2
 
 
 class NoNodeWriter(SourceError):
@@ -39,29 +41,20 @@ class NodeWriter:
         return policy
 
     def send(self, channel: Channel, policy: Policy) -> None:
+        """One update, never retried here: see decisions.policy_change for why and how it is verified."""
         self.client.update_channel_policy(chan_point=channel.chan_point, policy=policy)
 
-    def try_send(self, channel: Channel, policy: Policy) -> str | None:
-        """Send; None when the node took the request, otherwise why not (the node's state is then unknown)."""
-        try:
-            self.send(channel, policy)
-        except SourceError as exc:
-            return f"the update failed: {exc}"
-        return None
-
     def read_or_none(self, channel: Channel) -> Policy | None:
-        try:
-            return self.read(channel)
-        except SourceError as exc:
-            logger.warning("reading back channel %s failed: %s", channel.chan_id, exc)
-            return None
-
-    def put(self, channel: Channel, policy: Policy) -> bool:
-        """Send `policy` and check it took: True only when the read-back matches."""
-        if self.try_send(channel, policy) is not None:
-            return False
-        found = self.read_or_none(channel)
-        return found is not None and found.same_terms(policy)
+        """The policy, or None when it cannot be read. A garbled answer gets one more read (the HTTP layer already
+        retries timeouts and 5xx): after a write, not knowing is expensive."""
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            try:
+                return self.read(channel)
+            except SourceError as exc:
+                logger.warning("reading channel %s failed (attempt %d): %s", channel.chan_id, attempt, exc)
+                if not isinstance(exc, ContractViolation):
+                    break
+        return None
 
 
 @contextmanager

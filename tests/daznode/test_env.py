@@ -9,6 +9,8 @@ from daznode.env import (
     env_duration,
     env_int,
     env_list,
+    env_pairs,
+    env_rate,
     env_secret,
     env_url,
     parse_duration,
@@ -147,3 +149,38 @@ def test_it_reads_lists_and_choices(monkeypatch):
     monkeypatch.setenv("X_MODE", "stage")
     with pytest.raises(ImproperlyConfigured, match="X_MODE must be one of dev, prod, got 'stage'"):
         env_choice("X_MODE", "dev", ("dev", "prod"))
+
+
+@pytest.mark.parametrize("raw", ["\u0665/m", "5/\u0661m", "5/m/", "5 /m", "5/mm"])
+def test_it_refuses_a_rate_that_is_not_exactly_ascii_count_per_period(monkeypatch, raw):
+    monkeypatch.setenv("DAZNODE_RATE_X", raw)
+    with pytest.raises(ImproperlyConfigured, match="DAZNODE_RATE_X must be a rate"):
+        env_rate("DAZNODE_RATE_X", "5/m")
+
+
+def test_it_reads_a_rate(monkeypatch):
+    monkeypatch.setenv("DAZNODE_RATE_X", "30/10s")
+    assert env_rate("DAZNODE_RATE_X", "5/m") == "30/10s"
+
+
+@pytest.mark.parametrize("raw", ["\u0669\u0660", "\u0661m"])
+def test_it_refuses_a_duration_in_other_scripts_digits(monkeypatch, raw):
+    monkeypatch.setenv("DAZNODE_X_EVERY", raw)
+    with pytest.raises(ImproperlyConfigured, match="DAZNODE_X_EVERY must be a positive duration"):
+        env_duration("DAZNODE_X_EVERY", timedelta(seconds=1))
+
+
+def test_it_reads_name_value_pairs_as_strings(monkeypatch):
+    monkeypatch.setenv("DAZNODE_PAIRS", " hold = 0.5 , close_max=0.05,")
+    assert env_pairs("DAZNODE_PAIRS") == {"hold": "0.5", "close_max": "0.05"}
+    monkeypatch.delenv("DAZNODE_PAIRS")
+    assert env_pairs("DAZNODE_PAIRS") == {}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"), [("hold", "name=value pairs"), ("=1", "name=value"), ("a=1,a=2", "a twice")]
+)
+def test_it_refuses_malformed_pairs_naming_the_variable(monkeypatch, raw, message):
+    monkeypatch.setenv("DAZNODE_PAIRS", raw)
+    with pytest.raises(ImproperlyConfigured, match=f"DAZNODE_PAIRS.*{message}"):
+        env_pairs("DAZNODE_PAIRS")

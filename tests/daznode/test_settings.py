@@ -77,7 +77,10 @@ def test_it_uses_postgresql_and_redis_when_configured(tmp_path):
         ("DAZNODE_DECISION_THRESHOLDS", "no_action_min=2"),
         ("DAZNODE_DECISION_THRESHOLDS", "hold=0.5"),
         ("DAZNODE_DENY_CHANNELS", "12345,abc"),
+        ("DAZNODE_DENY_CHANNELS", "\u0661\u0662\u0663"),  # Arabic-Indic digits: int() would take them
         ("DAZNODE_ALLOW_PEERS", "not-a-pubkey"),
+        ("DAZNODE_ALLOW_PEERS", "02" + "ab" * 31 + "a\u0663"),
+        ("DAZNODE_FEE_MIN_PPM", "3000"),  # above the maximum: refused when decisions builds its limits
         ("DAZNODE_FEE_MAX_STEP_PERCENT", "0"),
         ("DAZNODE_FEE_COOLDOWN", "soon"),
         ("DAZNODE_ENV", "staging"),
@@ -96,7 +99,30 @@ def test_a_malformed_value_stops_start_up_naming_the_variable(tmp_path, variable
     result = start(tmp_path, **{variable: value})
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
-    assert variable in result.stderr.splitlines()[-1]
+    last_line = result.stderr.splitlines()[-1]
+    assert variable in last_line or (variable.startswith("DAZNODE_FEE_") and "DAZNODE_FEE_*" in last_line)
+
+
+def test_settings_import_no_app_and_hold_raw_values_only(tmp_path):
+    """Settings load before the apps: importing one from them would run an arrow back up the layers."""
+    script = (
+        "import json, sys; import daznode.settings as s; "
+        "print(json.dumps({'apps': sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'auth_vault', 'sources', 'channels', 'decisions'}), "
+        "'types': sorted({type(getattr(s, n)).__name__ for n in ('DAZNODE_SCORE_WEIGHTS', "
+        "'DAZNODE_DECISION_THRESHOLDS', 'DAZNODE_DECISION_LIMITS', 'DAZNODE_VAULT_KEYS')})}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=child_env(DAZNODE_DATA_DIR=str(tmp_path), DAZNODE_VAULT_KEYS=VAULT_KEYS),
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"apps": [], "types": ["dict", "str"]}
 
 
 def test_prod_refuses_to_start_without_a_secret_key(tmp_path):
@@ -174,6 +200,7 @@ def test_dev_generates_a_vault_key_once_and_warns_about_it(tmp_path):
         ("DAZNODE_VAULT_KEYS", "k1=short"),
         ("DAZNODE_RATE_LOGIN", "5 per minute"),
         ("DAZNODE_RATE_READ", "0/m"),
+        ("DAZNODE_RATE_READ", "\u0665/m"),
         ("DAZNODE_JWT_ACCESS_LIFETIME", "forever"),
     ],
 )

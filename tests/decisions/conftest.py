@@ -7,9 +7,9 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from channels.models import Channel
-from channels.policy import Policy
 from channels.services import channels_score
 from channels.sync import sync_node
+from daznode.lightning import Policy
 from decisions.models import Decision
 from sources.demo import simulated_node_register
 from sources.simulator import start_simulator

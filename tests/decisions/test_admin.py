@@ -176,7 +176,7 @@ def test_a_channel_rolls_back_to_a_point_in_time_from_its_page(node, operator):
     before = live_policy(node, channel)
     point = timezone.now()
     run_action(operator, "apply_now", make_decision(channel, fee_rate_ppm=before.fee_rate_ppm + 20))
-    url = reverse("admin:channels_channel_rollback", args=[channel.pk])
+    url = reverse("admin:decisions_channel_rollback", args=[channel.pk])
 
     change_page = operator.get(reverse("admin:channels_channel_change", args=[channel.pk])).content.decode()
     form_page = operator.get(url)
@@ -196,7 +196,7 @@ def test_the_channel_rollback_form_refuses_the_future_and_shows_conflicts(node, 
     point = timezone.now()
     run_action(operator, "apply_now", make_decision(channel, fee_rate_ppm=before.fee_rate_ppm + 20))
     change_outside(node, channel, 333)
-    url = reverse("admin:channels_channel_rollback", args=[channel.pk])
+    url = reverse("admin:decisions_channel_rollback", args=[channel.pk])
 
     future = operator.post(url, {"to": (timezone.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")})
     conflict = operator.post(url, {"to": point.strftime("%Y-%m-%dT%H:%M:%S")})
@@ -210,7 +210,7 @@ def test_the_channel_rollback_form_refuses_the_future_and_shows_conflicts(node, 
 
 def test_a_viewer_cannot_open_the_channel_rollback_page(node, viewer):
     channel = open_channels(1)[0]
-    url = reverse("admin:channels_channel_rollback", args=[channel.pk])
+    url = reverse("admin:decisions_channel_rollback", args=[channel.pk])
     assert url not in viewer.get(reverse("admin:channels_channel_change", args=[channel.pk])).content.decode()
     assert viewer.get(url).status_code == 403
     assert viewer.post(url, {"to": timezone.now().strftime("%Y-%m-%dT%H:%M:%S")}).status_code == 403

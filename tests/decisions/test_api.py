@@ -1,7 +1,6 @@
 """The decisions API against the simulated node: read, preview, approve, apply, roll back, the kill switch; every
 bad input is a 4xx with a message, never a 500."""
 
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -335,7 +334,7 @@ def test_rolling_back_a_decision_that_was_never_applied_gets_409(node, operator)
 
 def test_a_channel_rolls_back_to_a_point_in_time(node, operator, settings):
     # Two changes in a row on one channel, which the 24-hour cooldown would rightly refuse.
-    settings.DAZNODE_DECISION_LIMITS = replace(settings.DAZNODE_DECISION_LIMITS, cooldown=timedelta(0))
+    settings.DAZNODE_DECISION_LIMITS = {**settings.DAZNODE_DECISION_LIMITS, "cooldown": timedelta(0)}
     channel = open_channels(1)[0]
     before = live_policy(node, channel)
     point = timezone.now()
@@ -407,6 +406,42 @@ def test_a_bad_audit_filter_gets_400_naming_the_parameter(viewer, query):
     response = viewer.get(f"{URL}/audit?{query}")
     assert response.status_code == 400
     assert query.split("=")[0] in response.json()
+
+
+NOT_QUITE_A_PUBKEY = [
+    pytest.param("{pubkey}\n", id="trailing-newline"),
+    pytest.param("{pubkey} ", id="trailing-space"),
+    pytest.param(" {pubkey}", id="leading-space"),
+    pytest.param("{head}\u0663", id="arabic-indic-digit"),
+    pytest.param("{head}\uff13", id="fullwidth-digit"),
+]
+
+
+@pytest.mark.parametrize("endpoint", ["decisions", "audit"])
+@pytest.mark.parametrize("template", NOT_QUITE_A_PUBKEY)
+def test_a_peer_filter_that_is_not_exactly_a_public_key_gets_400(node, viewer, endpoint, template):
+    pubkey = stored_decisions()[0].channel.peer.pubkey
+    assert viewer.get(f"{URL}/{endpoint}", {"peer": pubkey}).status_code == 200
+    response = viewer.get(f"{URL}/{endpoint}", {"peer": template.format(pubkey=pubkey, head=pubkey[:-1])})
+    assert response.status_code == 400, response.content
+    assert response.json() == {"peer": ["A node public key is 66 lowercase hex characters (33 bytes)."]}
+
+
+@pytest.mark.parametrize("endpoint", ["decisions", "audit"])
+@pytest.mark.parametrize("value", ["{chan_id}\n", " {chan_id}", "\u0661\u0662"])
+def test_a_channel_filter_that_is_not_exactly_a_channel_id_gets_400(node, viewer, endpoint, value):
+    chan_id = open_channels(1)[0].chan_id
+    response = viewer.get(f"{URL}/{endpoint}", {"channel": value.format(chan_id=chan_id)})
+    assert response.status_code == 400, response.content
+    assert "a channel id is a string of digits" in response.json()["channel"][0]
+
+
+def test_a_channel_filter_takes_the_block_tx_output_form(node, viewer):
+    channel = stored_decisions()[0].channel
+    block, tx_index, output = channel.chan_id >> 40, (channel.chan_id >> 16) & 0xFFFFFF, channel.chan_id & 0xFFFF
+    response = viewer.get(f"{URL}/decisions", {"channel": f"{block}x{tx_index}x{output}"})
+    assert response.status_code == 200, response.content
+    assert {row["chan_id"] for row in response.json()["results"]} == {str(channel.chan_id)}
 
 
 # Kill switch and roles

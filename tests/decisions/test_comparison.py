@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from channels.policy import Policy
+from daznode.lightning import Policy
 from decisions.engine import RECOMMENDATIONS, ChannelFacts, Kind, Proposal, Rule, decide
 from decisions.validator import Candidate, Limits, Rejection, validate
 from tests.decisions.reference_tools import (

@@ -4,9 +4,10 @@ from dataclasses import replace
 
 import pytest
 
-from channels.policy import Policy
+from daznode.lightning import Policy
 from decisions.engine import PROFILES, ChannelFacts, FeeBounds, Kind, Rule, decide, thresholds_for
 from decisions.models import Decision
+from decisions.validator import Limits
 
 POLICY = Policy(base_fee_msat=1000, fee_rate_ppm=200, time_lock_delta=80, min_htlc_msat=1000, max_htlc_msat=990_000_000)
 SUB_SCORES = {
@@ -38,8 +39,19 @@ def facts(**changes) -> ChannelFacts:
     return replace(base, **changes)
 
 
-def test_the_engine_kinds_are_the_models_kinds():
-    assert {kind.value for kind in Kind} == set(Decision.Kind.values)
+def test_every_engine_kind_is_a_choice_of_the_model_with_its_label():
+    field = Decision._meta.get_field("kind")
+    assert [value for value, _ in field.choices] == [kind.value for kind in Kind]
+    assert Decision(kind=Kind.CLOSE_CHANNEL).get_kind_display() == "Close channel"
+    assert Decision.Kind is Kind
+
+
+def test_the_default_fee_bounds_let_the_engine_reach_zero_only_when_the_validator_allows_it():
+    """One set of defaults (daznode.lightning): minimum 0 ppm, as LND accepts; routing for free stays behind the
+    validator's separate zero-fee switch."""
+    assert FeeBounds().min_fee_rate_ppm == Limits().min_fee_rate_ppm == 0
+    assert Limits().fee_bounds(Limits().bounds_for()).min_fee_rate_ppm == 1
+    assert Limits(allow_zero_fee=True).fee_bounds(Limits().bounds_for()).min_fee_rate_ppm == 0
 
 
 @pytest.mark.parametrize(
@@ -169,3 +181,13 @@ def test_profiles_and_overrides_move_the_bands():
 def test_thresholds_that_make_no_sense_are_refused_with_the_reason(profile, overrides, message):
     with pytest.raises(ValueError, match=message):
         thresholds_for(profile, overrides)
+
+
+def test_unknown_activity_is_not_zero_activity():
+    """A score whose forward counts were not recorded must not read as "nothing went out": that is a fee cut."""
+    full = {"score": 0.4, "local_ratio": 0.95, "forwards_in": None}
+    assert decide(facts(**full, forwards_out=0)).rule == Rule.IDLE_FULL_CUT
+    unknown = decide(facts(**full, forwards_out=None))
+    assert unknown.rule == Rule.WEAK_SCORE_CUT
+    assert decide(facts(score=0.4, local_ratio=0.1, forwards_out=None, forwards_in=None)).rule != Rule.DRAINED_RAISE
+    assert decide(facts(score=0.8, local_ratio=0.02, forwards_out=None, forwards_in=None)).kind != Kind.REBALANCE

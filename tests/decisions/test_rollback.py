@@ -1,6 +1,5 @@
 """Rolling back one decision or a channel to a point in time, on the simulated node."""
 
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -8,17 +7,17 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from channels.sync import sync_node
 from decisions.executor import decision_apply
 from decisions.models import AuditEntry, Decision, PolicyBackup
 from decisions.rollback import ExternalChangeConflict, RollbackError, channel_rollback, decision_rollback
+from decisions.sync import node_sync
 from tests.decisions.conftest import change_outside, live_policy, make_decision, open_channels
 
 
 @pytest.fixture
 def no_cooldown(settings):
     """These tests change one channel twice in a row, which the 24-hour cooldown rightly refuses."""
-    settings.DAZNODE_DECISION_LIMITS = replace(settings.DAZNODE_DECISION_LIMITS, cooldown=timedelta(0))
+    settings.DAZNODE_DECISION_LIMITS = {**settings.DAZNODE_DECISION_LIMITS, "cooldown": timedelta(0)}
 
 
 def applied(channel, fee_rate_ppm: int) -> Decision:
@@ -80,7 +79,7 @@ def test_the_sync_records_an_external_change_and_a_channel_rollback_then_needs_f
     before = live_policy(node, channel)
     moment = timezone.now()
     change_outside(node, channel, 888)
-    sync_node()
+    node_sync()
     entry = AuditEntry.objects.get(channel=channel, action=AuditEntry.Action.EXTERNAL_CHANGE)
     assert (entry.before["fee_rate_ppm"], entry.after["fee_rate_ppm"]) == (before.fee_rate_ppm, 888)
 

@@ -4,11 +4,11 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from channels.sync import sync_node
 from decisions.engine import Thresholds
 from decisions.executor import decision_apply
 from decisions.models import AuditEntry, Decision, KillSwitch
 from decisions.services import DecisionStateError, decision_approve, decision_reject, judge_channels, kill_switch_set
+from decisions.sync import node_sync as sync_node
 from tests.decisions.conftest import change_outside, live_policy, make_decision, open_channels
 
 
@@ -45,7 +45,10 @@ def test_the_kill_switch_records_who_changed_it_and_only_real_changes(db, capsys
     call_command("kill_switch", "off")
     assert not KillSwitch.current().engaged
     rows = AuditEntry.objects.filter(action=AuditEntry.Action.KILL_SWITCH).order_by("at", "id")
-    assert [(r.actor, r.reason) for r in rows] == [("user:ann", "engaged: node upgrade"), ("command", "released")]
+    assert [(r.actor, r.reason) for r in rows] == [
+        ("user:ann", "engaged: node upgrade"),
+        ("command:kill_switch", "released"),
+    ]
 
 
 def test_a_change_made_outside_daznode_starts_the_cooldown_too(node):

@@ -4,10 +4,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
-from channels.policy import Policy
+from daznode.lightning import Policy
+from decisions.conf import check_settings, decision_limits
 from decisions.engine import Kind
-from decisions.validator import BoundsOverride, Candidate, Limits, validate
+from decisions.validator import BoundsOverride, Candidate, Limits, Rejection, RejectionRule, validate
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 PEER = "02" + "ab" * 32
@@ -135,3 +137,28 @@ def test_a_closed_channel_and_an_incomplete_policy_are_refused():
 def test_limits_that_make_no_sense_are_refused(changes):
     with pytest.raises(ValueError):
         Limits(**changes)
+
+
+def test_every_rejection_names_one_of_the_known_rules():
+    rejection = validate(candidate(fee_rate_ppm=5000), LIMITS, now=NOW)[0]
+    assert rejection.rule is RejectionRule.FEE_RATE_MAX
+    assert rejection.to_dict()["rule"] == "fee_rate_max"
+    with pytest.raises(ValueError, match="made_up"):
+        Rejection("made_up", "no such limit")
+
+
+def test_the_settings_defaults_are_the_validators_defaults(settings):
+    """One definition of the fee bounds: unset DAZNODE_FEE_* variables give exactly Limits()."""
+    assert decision_limits() == Limits()
+
+
+def test_the_limits_follow_a_changed_setting(settings):
+    settings.DAZNODE_DECISION_LIMITS = {**settings.DAZNODE_DECISION_LIMITS, "cooldown": timedelta(0)}
+    assert decision_limits().cooldown == timedelta(0)
+
+
+def test_inconsistent_limits_in_the_settings_name_the_variables(settings):
+    settings.DAZNODE_DECISION_LIMITS = {**settings.DAZNODE_DECISION_LIMITS, "min_fee_rate_ppm": 9000}
+    with pytest.raises(ImproperlyConfigured, match="DAZNODE_FEE_"):
+        decision_limits()
+    assert [error.id for error in check_settings(None)] == ["decisions.E001"]

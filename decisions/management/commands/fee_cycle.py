@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from daznode.actors import command_actor
 from decisions.cycle import fee_cycle
 from decisions.models import Decision, FeeCycle
 
@@ -23,7 +24,7 @@ class Command(BaseCommand):
             raise CommandError("--dry-run and --mode do not go together")
         report = fee_cycle(
             mode=Decision.Mode.DRY_RUN if dry_run else mode,
-            actor="command",
+            actor=command_actor("fee_cycle"),
             trigger=FeeCycle.Trigger.COMMAND,
             sync=not no_sync,
         )

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from daznode.actors import command_actor
 from decisions.models import KillSwitch
 from decisions.services import kill_switch_set
 
@@ -15,5 +16,5 @@ class Command(BaseCommand):
         if state == "status":
             switch = KillSwitch.current()
         else:
-            switch = kill_switch_set(engaged=state == "on", actor="command", reason=reason)
+            switch = kill_switch_set(engaged=state == "on", actor=command_actor("kill_switch"), reason=reason)
         self.stdout.write(f"{switch}" + (f" ({switch.reason})" if switch.reason else ""))

@@ -2,7 +2,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from channels.models import Channel, parse_chan_id
+from channels.models import Channel
+from daznode.actors import command_actor
+from daznode.lightning import parse_chan_id
 from decisions.rollback import RollbackError, channel_rollback
 
 
@@ -31,7 +33,9 @@ class Command(BaseCommand):
         if timezone.is_naive(moment):
             raise CommandError("--to needs a time zone (end it with Z for UTC or +01:00 for instance)")
         try:
-            result = channel_rollback(channel=channel, to=moment, actor="command", force=force, reason=reason)
+            result = channel_rollback(
+                channel=channel, to=moment, actor=command_actor("rollback_channel"), force=force, reason=reason
+            )
         except RollbackError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(result.message)

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from daznode.actors import command_actor
 from decisions.models import Decision
 from decisions.rollback import RollbackError, decision_rollback
 
@@ -19,7 +20,9 @@ class Command(BaseCommand):
         if decision is None:
             raise CommandError(f"there is no decision {decision_id}")
         try:
-            result = decision_rollback(decision=decision, actor="command", force=force, reason=reason)
+            result = decision_rollback(
+                decision=decision, actor=command_actor("rollback_decision"), force=force, reason=reason
+            )
         except RollbackError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(result.message)
