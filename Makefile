@@ -39,7 +39,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-## typecheck: mypy over decisions/, channels/ and sources/clients/ (configured in pyproject.toml)
+## typecheck: mypy over decisions/, channels/ and sources/clients/ (configured in pyproject.toml; CI runs it)
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 

@@ -12,6 +12,7 @@ from django.core.checks import Error, Tags, register
 from django.core.exceptions import ImproperlyConfigured
 
 from auth_vault.crypto import Keyring, KeyringError, generate_key_entry, parse_keyring
+from daznode.env import file_created_once
 
 DEV_KEY_ID = "dev-1"
 
@@ -27,11 +28,7 @@ def vault_keyring() -> Keyring:
 def _keys_text() -> str:
     if settings.DAZNODE_VAULT_KEYS is not None:
         return settings.DAZNODE_VAULT_KEYS
-    key_file = settings.DAZNODE_VAULT_DEV_KEY_FILE
-    if not key_file.exists():
-        key_file.write_text(generate_key_entry(DEV_KEY_ID) + "\n")
-        key_file.chmod(0o600)
-    return key_file.read_text()
+    return file_created_once(settings.DAZNODE_VAULT_DEV_KEY_FILE, lambda: generate_key_entry(DEV_KEY_ID) + "\n")
 
 
 @lru_cache(maxsize=4)

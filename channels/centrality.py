@@ -25,6 +25,8 @@ those pairs share the core pair's shortest paths. The same pass sums the distanc
 in a process loads the compiled kernel from numba's disk cache, or compiles it (about 1 s) after an install.
 """
 
+import functools
+import operator
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -60,7 +62,7 @@ class NodeMetrics:
     closeness: list[float]
     betweenness_percentile: list[float]
     closeness_percentile: list[float]
-    position: list[str]
+    position: list[Position]
 
 
 def compute_node_metrics(graph: CompactGraph) -> NodeMetrics:
@@ -192,9 +194,9 @@ def _peel_trees(adjacency: _Adjacency) -> _Forest:
     n = adjacency.node_count
     degree = adjacency.degree.tolist()
     # The XOR of a node's remaining neighbours is the last one once only one remains: each peel is O(1).
-    neighbour_xor = np.zeros(n, np.int64)
-    np.bitwise_xor.at(neighbour_xor, np.repeat(np.arange(n), adjacency.degree), adjacency.indices)
-    neighbour_xor = neighbour_xor.tolist()
+    xor_array = np.zeros(n, np.int64)
+    np.bitwise_xor.at(xor_array, np.repeat(np.arange(n), adjacency.degree), adjacency.indices)
+    neighbour_xor = xor_array.tolist()
     parent, size, depth_sum, child_size_sq, peel_order = [-1] * n, [1] * n, [0] * n, [0] * n, []
     leaves = [v for v in range(n) if degree[v] == 1]
     while leaves:
@@ -249,7 +251,9 @@ def _weighted_brandes(
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         parts = list(pool.map(run, shares))
-    return tuple(sum(part[i] for part in parts) for i in range(3))
+    # Added pairwise from the first share (not sum(), which starts from the int 0).
+    pairs, distance_sum, reach = (functools.reduce(operator.add, (part[i] for part in parts)) for i in range(3))
+    return pairs, distance_sum, reach
 
 
 def _available_cores() -> int:
@@ -263,10 +267,10 @@ def _distance_sums(
     forest: _Forest, core: np.ndarray, core_distance_sum: np.ndarray, core_reach: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every node's sum of distances to its component, and its component's size, from the core's."""
-    distance_sum = np.zeros(len(forest.parent), np.int64)
-    component_size = np.zeros(len(forest.parent), np.int64)
-    distance_sum[core], component_size[core] = core_distance_sum, core_reach
-    distance_sum, component_size = distance_sum.tolist(), component_size.tolist()
+    distance_array = np.zeros(len(forest.parent), np.int64)
+    size_array = np.zeros(len(forest.parent), np.int64)
+    distance_array[core], size_array[core] = core_distance_sum, core_reach
+    distance_sum, component_size = distance_array.tolist(), size_array.tolist()
     parent, size = forest.parent.tolist(), forest.size.tolist()
     # Stepping from a parent down a bridge to its child brings the child's subtree one hop closer and the rest
     # of the component one hop farther.

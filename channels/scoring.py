@@ -11,6 +11,10 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from enum import Enum
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 from channels import heuristics
 from channels.heuristics import (
@@ -88,14 +92,18 @@ class ScoreInputs:
         require_aware("ScoreInputs.now", self.now)
 
 
-def _shallow_dict(value: object) -> dict:
+def _shallow_dict(value: "DataclassInstance") -> dict:
     """A dataclass's fields (dataclasses.asdict deep-copies, which is slow and useless on frozen flat inputs)."""
     return {item.name: getattr(value, item.name) for item in fields(value)}
 
 
+def _json_safe_dict(value: dict) -> dict:
+    return {key: _json_safe(item) for key, item in value.items()}
+
+
 def _json_safe(value: object) -> object:
     if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
+        return _json_safe_dict(value)
     if isinstance(value, list | tuple):
         return [_json_safe(item) for item in value]
     if isinstance(value, datetime):
@@ -116,7 +124,7 @@ class ChannelScoreResult:
 
     def inputs_summary(self) -> dict:
         """The figures that went in, as plain JSON types (datetimes as ISO 8601), for ChannelScore.inputs."""
-        return _json_safe(
+        return _json_safe_dict(
             {
                 "chan_ids": self.chan_ids,
                 "channel": _shallow_dict(self.inputs.channel),
@@ -172,7 +180,11 @@ def aggregate_channels(channels: Sequence[ChannelState]) -> ChannelState:
     if not channels:
         raise ValueError("no channels to aggregate")
     openings = [channel.opened_at for channel in channels if channel.opened_at is not None]
-    watched = [channel for channel in channels if channel.uptime_s is not None and channel.lifetime_s is not None]
+    watched = [
+        (channel.uptime_s, channel.lifetime_s)
+        for channel in channels
+        if channel.uptime_s is not None and channel.lifetime_s is not None
+    ]
     return ChannelState(
         chan_id=min(channel.chan_id for channel in channels),
         capacity_sat=sum(channel.capacity_sat for channel in channels),
@@ -184,8 +196,8 @@ def aggregate_channels(channels: Sequence[ChannelState]) -> ChannelState:
         opened_at=min(openings) if openings else None,
         fee_rate_ppm=_capacity_weighted(channels, "fee_rate_ppm"),
         base_fee_msat=_capacity_weighted(channels, "base_fee_msat"),
-        uptime_s=sum(channel.uptime_s for channel in watched) if watched else None,
-        lifetime_s=sum(channel.lifetime_s for channel in watched) if watched else None,
+        uptime_s=sum(uptime_s for uptime_s, _ in watched) if watched else None,
+        lifetime_s=sum(lifetime_s for _, lifetime_s in watched) if watched else None,
     )
 
 

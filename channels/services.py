@@ -3,7 +3,9 @@ ChannelScore rows out (kept as history)."""
 
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -11,7 +13,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from channels.conf import score_weights
-from channels.heuristics import Activity, ChannelState, FeeContext, PeerNetwork, activity_window
+from channels.heuristics import Activity, ChannelState, FeeContext, PeerNetwork, Position, activity_window
 from channels.models import Channel, ChannelActivity, ChannelScore, Node, NodeMetric
 from channels.network import GraphIndex, PeerGraphFacts
 from channels.scoring import ScoreInputs, score_channel, score_peer
@@ -56,8 +58,12 @@ def _activity_by_channel(channels: list[Channel], *, now: datetime, days: int) -
         .values("channel_id")
         .annotate(**{name: Sum(name) for name in ACTIVITY_FIELDS})
     )
-    found = {row.pop("channel_id"): Activity(window_days=days, **row) for row in sums}
+    found = {row["channel_id"]: _activity(row, days=days) for row in sums}
     return {channel.id: found.get(channel.id, Activity(window_days=days)) for channel in channels}
+
+
+def _activity(row: Mapping[str, Any], *, days: int) -> Activity:
+    return Activity(window_days=days, **{name: row[name] for name in ACTIVITY_FIELDS})
 
 
 def _peer_network(metric: NodeMetric | None, facts: PeerGraphFacts | None, flap_count: int | None) -> PeerNetwork:
@@ -66,7 +72,7 @@ def _peer_network(metric: NodeMetric | None, facts: PeerGraphFacts | None, flap_
     return PeerNetwork(
         betweenness_percentile=metric.betweenness_percentile,
         closeness_percentile=metric.closeness_percentile,
-        position=metric.position,
+        position=Position(metric.position),
         total_capacity_sat=metric.total_capacity_sat,
         channel_count=metric.channel_count,
         disabled_ratio=facts.disabled_ratio if facts else None,

@@ -25,6 +25,7 @@ from django.utils import timezone
 from channels.conf import sync_window_days
 from channels.heuristics import activity_window
 from channels.models import Channel, ChannelActivity, Node
+from daznode.actors import system_actor
 from daznode.lightning import Policy
 from sources.clients.errors import SourceError
 from sources.clients.lnd import LndChannel, LndChannelFee, LndForward, LndInfo, LndNodeInfo, LndPeer
@@ -111,7 +112,7 @@ class OtherNode(SourceError):
 def node_read(*, factory: DataSourceFactory | None = None, now: datetime | None = None) -> tuple[NodeReadout, str]:
     """Everything the sync needs, from the first LND source that answers, and that source's name."""
     now = now or timezone.now()
-    factory = factory or DataSourceFactory(actor="system:sync-channels")
+    factory = factory or DataSourceFactory(actor=system_actor("sync-channels"))
     answer = factory.call(Capability.CHANNELS, lambda client: read_node(client, now=now))
     return answer.value, answer.source.name
 

@@ -100,7 +100,9 @@ class LoginsBusy(APIException):
 
 def refuse_busy_login(request, *, where: str) -> None:
     logger.warning("login refused: %s from %s while other logins are being checked", where, client_ip(request))
-    request_refused.send(sender=PasswordCheckSlots, actor="anonymous", ip=client_ip(request), detail=f"{where} busy")
+    request_refused.send(
+        sender=PasswordCheckSlots, actor=ANONYMOUS_ACTOR, ip=client_ip(request), detail=f"{where} busy"
+    )
 
 
 class LoginRateLimit(RateLimit):
@@ -138,7 +140,7 @@ def admin_login_rate_limited(login_view):
                 logger.warning(
                     "rate limited: admin login from %s (%s)", client_ip(request), settings.DAZNODE_RATE_LOGIN
                 )
-                request_refused.send(sender=view, actor="anonymous", ip=client_ip(request), detail="admin login")
+                request_refused.send(sender=view, actor=ANONYMOUS_ACTOR, ip=client_ip(request), detail="admin login")
                 return _plain_refusal("Too many login attempts. Try again later.", 429, max(1, usage["time_left"]))
             with password_check_slots.claim() as granted:
                 if not granted:

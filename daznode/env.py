@@ -7,6 +7,7 @@ setting silently ignored or half-parsed. Secret values are never echoed back in 
 
 import os
 import re
+from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -172,3 +173,24 @@ def env_pairs(name: str) -> dict[str, str]:
             raise ImproperlyConfigured(f"{name} names {key.strip()} twice")
         pairs[key.strip()] = value.strip()
     return pairs
+
+
+def file_created_once(path: Path, make_content) -> str:
+    """The content of a generated secret file (a dev key), creating it with `make_content()` if absent.
+
+    Web, worker and beat start together: each may find no file. The content is written to a private temporary
+    file (mode 0600 from its creation, never readable by others even for an instant) and linked into place, which
+    fails when another process got there first; every process then reads the one file that won.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(descriptor, "w") as out:
+                out.write(make_content())
+            with suppress(FileExistsError):  # another process won the race: its key is the key
+                os.link(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+    return path.read_text()

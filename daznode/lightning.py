@@ -153,7 +153,7 @@ class Policy:
             raise ValueError(f"policy field disabled must be true or false, got {self.disabled!r}")
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Policy":
+    def from_dict(cls, data: object) -> "Policy":  # object: it checks what a JSON field or a request holds
         if not isinstance(data, dict):
             raise ValueError(f"a policy must be an object, got {type(data).__name__}")
         names = {field.name for field in fields(cls)}

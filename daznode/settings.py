@@ -24,6 +24,7 @@ from daznode.env import (
     env_secret,
     env_str,
     env_url,
+    file_created_once,
 )
 from daznode.lightning import (
     DEFAULT_ALLOW_ZERO_FEE,
@@ -67,11 +68,7 @@ def _secret_key() -> str:
     if key is not None:
         return key
     # In dev, keep a generated key in the data directory so that sessions survive restarts.
-    key_file = DATA_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(64))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    return file_created_once(DATA_DIR / "secret_key", lambda: secrets.token_urlsafe(64)).strip()
 
 
 SECRET_KEY = _secret_key()

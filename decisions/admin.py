@@ -14,13 +14,24 @@ from daznode.admin import ReadOnlyAdminMixin
 from daznode.roles import Role, user_has_role
 from decisions.executor import ApplyRefused, decision_apply
 from decisions.forms import ChannelRollbackForm, KillSwitchForm
-from decisions.models import POLICY_CHANGING_ACTIONS, AuditEntry, Decision, FeeCycle, FeeLimit, KillSwitch, PolicyBackup
+from decisions.models import (
+    POLICY_CHANGING_ACTIONS,
+    AuditEntry,
+    Decision,
+    FeeCycle,
+    FeeLimit,
+    KillSwitch,
+    PolicyBackup,
+    PolicyWrite,
+)
 from decisions.rollback import ExternalChangeConflict, RollbackError, channel_rollback, decision_rollback
 from decisions.services import DecisionStateError, decision_approve, decision_reject, kill_switch_set
 
 # What an admin action reports for one decision: a messages level and a sentence.
 Outcome = tuple[int, str]
 RECENT_CHANGES_SHOWN = 20
+# The forced rollback action's label, also named in the message that points an operator to it.
+FORCED_ROLLBACK_ACTION = "Roll back, overwriting changes made outside Daznode"
 
 
 class OperatorMixin:
@@ -88,7 +99,7 @@ class DecisionAdmin(OperatorMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def roll_back(self, request, queryset):
         self.each(request, queryset.order_by("-applied_at", "-id"), rolled_back)
 
-    @admin.action(description="Roll back, overwriting changes made outside Daznode", permissions=["operate"])
+    @admin.action(description=FORCED_ROLLBACK_ACTION, permissions=["operate"])
     def roll_back_forced(self, request, queryset):
         self.each(request, queryset.order_by("-applied_at", "-id"), lambda d, actor: rolled_back(d, actor, force=True))
 
@@ -128,7 +139,7 @@ class DecisionAdmin(OperatorMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             try:
                 level, message = act(decision, actor)
             except ExternalChangeConflict as exc:
-                level, message = messages.ERROR, f"{exc}: use the action “{self.roll_back_forced.short_description}”"
+                level, message = messages.ERROR, f"{exc}: use the action “{FORCED_ROLLBACK_ACTION}”"
             except (DecisionStateError, ApplyRefused, RollbackError) as exc:
                 level, message = messages.ERROR, str(exc)
             self.message_user(request, f"Decision {decision.pk} on {decision.channel.chan_id}: {message}", level)
@@ -169,6 +180,18 @@ class PolicyBackupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["taken_at", "channel", "decision", "read_from"]
     search_fields = ["channel__chan_id"]
     date_hierarchy = "taken_at"
+    list_select_related = ["channel__peer", "decision"]
+
+
+@admin.register(PolicyWrite)
+class PolicyWriteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The write journal: an unsettled row is a write in flight or one recovery has yet to settle. Read-only:
+    only the writer and recovery settle a write (a conditional update each), never a person."""
+
+    list_display = ["started_at", "channel", "purpose", "decision", "actor", "settled_at", "outcome"]
+    list_filter = ["purpose", "outcome", ("settled_at", admin.EmptyFieldListFilter)]
+    search_fields = ["channel__chan_id"]
+    date_hierarchy = "started_at"
     list_select_related = ["channel__peer", "decision"]
 
 

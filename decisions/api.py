@@ -6,6 +6,7 @@ domain's refusals become 409 answers with its message, never a 500."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -338,9 +339,10 @@ class DecisionActionView(RoleDeclaredMixin, generics.GenericAPIView):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with refusals_as_conflicts():
-            return self.act(decision, user_actor(request.user), **serializer.validated_data)
+            return self.act(decision, user_actor(request.user), serializer.validated_data)
 
-    def act(self, decision: Decision, actor: str, **data) -> Response:
+    def act(self, decision: Decision, actor: str, data: dict[str, Any]) -> Response:
+        """`data`: the validated body of the view's serializer_class (its defaults filled in)."""
         raise NotImplementedError
 
     def answer(self, decision: Decision, status_code: int = status.HTTP_200_OK) -> Response:
@@ -350,13 +352,13 @@ class DecisionActionView(RoleDeclaredMixin, generics.GenericAPIView):
 class DecisionApproveView(DecisionActionView):
     serializer_class = serializers.Serializer
 
-    def act(self, decision, actor):
+    def act(self, decision: Decision, actor: str, data: dict[str, Any]) -> Response:
         return self.answer(decision_approve(decision=decision, actor=actor))
 
 
 class DecisionRejectView(DecisionActionView):
-    def act(self, decision, actor, reason):
-        return self.answer(decision_reject(decision=decision, actor=actor, reason=reason))
+    def act(self, decision: Decision, actor: str, data: dict[str, Any]) -> Response:
+        return self.answer(decision_reject(decision=decision, actor=actor, reason=data["reason"]))
 
 
 class DecisionApplyView(DecisionActionView):
@@ -364,7 +366,7 @@ class DecisionApplyView(DecisionActionView):
 
     serializer_class = serializers.Serializer
 
-    def act(self, decision, actor):
+    def act(self, decision: Decision, actor: str, data: dict[str, Any]) -> Response:
         done = decision_apply(decision=decision, actor=actor)
         failed = done.status == Decision.Status.FAILED
         return self.answer(done, status.HTTP_502_BAD_GATEWAY if failed else status.HTTP_200_OK)
@@ -373,8 +375,9 @@ class DecisionApplyView(DecisionActionView):
 class DecisionRollbackView(DecisionActionView):
     serializer_class = RollbackSerializer
 
-    def act(self, decision, actor, force, reason):
-        return Response(rollback_data(decision_rollback(decision=decision, actor=actor, force=force, reason=reason)))
+    def act(self, decision: Decision, actor: str, data: dict[str, Any]) -> Response:
+        rolled = decision_rollback(decision=decision, actor=actor, force=data["force"], reason=data["reason"])
+        return Response(rollback_data(rolled))
 
 
 class ChannelRollbackView(RoleDeclaredMixin, generics.GenericAPIView):

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from channels.models import Channel
 from channels.sync import PolicyChange
+from daznode.actors import NODE_ACTOR
 from daznode.lightning import Policy
 from decisions.models import POLICY_CHANGING_ACTIONS, AuditEntry, Decision
 
@@ -63,7 +64,7 @@ def external_change(
     )
     return audit(
         AuditEntry.Action.EXTERNAL_CHANGE,
-        actor="node",
+        actor=NODE_ACTOR,
         channel=channel,
         decision=decision,
         before=before,

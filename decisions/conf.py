@@ -5,6 +5,7 @@ DecisionsConfig.ready() builds them once at start-up: a bad value stops it with 
 """
 
 from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, register
@@ -33,7 +34,7 @@ def _thresholds(profile: str, overrides: tuple[tuple[str, str], ...]) -> Thresho
 
 
 @lru_cache(maxsize=8)
-def _limits(values: tuple[tuple[str, object], ...]) -> Limits:
+def _limits(values: tuple[tuple[str, Any], ...]) -> Limits:  # Any: each field has its own type
     try:
         return Limits(**dict(values))
     except (TypeError, ValueError) as exc:

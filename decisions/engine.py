@@ -23,6 +23,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from daznode.lightning import (
     DEFAULT_MAX_FEE_RATE_PPM,
@@ -114,8 +115,9 @@ PROFILES: dict[str, Thresholds] = {
 }  # fmt: skip
 
 
-def thresholds_for(profile: str, overrides: Mapping[str, float] | None = None) -> Thresholds:
-    """A profile's thresholds with some replaced; ValueError names an unknown profile or threshold."""
+def thresholds_for(profile: str, overrides: Mapping[str, float | str] | None = None) -> Thresholds:
+    """A profile's thresholds with some replaced (numbers, or their text as settings hold it); ValueError names an
+    unknown profile or threshold."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     base = PROFILES[profile]
@@ -124,7 +126,10 @@ def thresholds_for(profile: str, overrides: Mapping[str, float] | None = None) -
     unknown = sorted(set(overrides) - set(names))
     if unknown:
         raise ValueError(f"unknown threshold(s): {', '.join(unknown)}; known: {', '.join(names)}")
-    typed = {name: int(value) if names[name] in (int, "int") else float(value) for name, value in overrides.items()}
+    # Any: each value is an int or a float according to its field, which only the name tells.
+    typed: dict[str, Any] = {
+        name: int(value) if names[name] in (int, "int") else float(value) for name, value in overrides.items()
+    }
     return dataclasses.replace(base, **typed)
 
 

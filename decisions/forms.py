@@ -1,5 +1,7 @@
 """Admin forms for the decisions app: they parse and validate; the admin views call the domain functions."""
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.utils import timezone
@@ -38,11 +40,11 @@ class KillSwitchForm(forms.ModelForm):
         model = KillSwitch
         fields = ["engaged", "reason"]
 
-    def clean(self):
-        cleaned = super().clean()
-        engaged = bool(cleaned.get("engaged"))
+    def clean(self) -> dict[str, Any]:
+        super().clean()  # a ModelForm's clean() fills self.cleaned_data (its return value may be None by type)
+        engaged = bool(self.cleaned_data.get("engaged"))
         needed = kill_switch_role(engaged)
         if not user_has_role(self.user, needed):
             verb = "Engaging" if engaged else "Releasing"
             raise forms.ValidationError(f"{verb} the kill switch needs the {needed.label.lower()} role.")
-        return cleaned
+        return self.cleaned_data

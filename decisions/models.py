@@ -269,7 +269,9 @@ class FeeLimit(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Limits for channel {self.channel.chan_id}" if self.channel_id else f"Limits for peer {self.peer}"
+        if self.channel is not None:
+            return f"Limits for channel {self.channel.chan_id}"
+        return f"Limits for peer {self.peer}"
 
     def clean(self) -> None:
         if (self.channel_id is None) == (self.peer_id is None):

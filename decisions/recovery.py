@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from daznode.actors import system_actor
 from daznode.lightning import Policy
 from decisions.audit import audit
 from decisions.models import AuditEntry, Decision, FeeCycle, PolicyWrite
@@ -47,7 +48,7 @@ from sources.clients.errors import SourceError
 
 logger = logging.getLogger(__name__)
 
-RECOVERY_ACTOR = "system:recovery"
+RECOVERY_ACTOR = system_actor("recovery")
 SETTLED_WRITES_KEPT = timedelta(days=30)  # the audit log and the backups keep the history; this is the journal
 INTERRUPTED_CYCLE = "interrupted: the cycle's process stopped before it finished; recovery closed it"
 TOOK_ACTION = {
@@ -188,16 +189,17 @@ def _took(journal: PolicyWrite, live: Policy, token: str, *, source: str) -> boo
         if not _settle_claimed(journal, token, Outcome.TOOK, now):
             return False
         if journal.purpose == Purpose.APPLY:
-            Decision.objects.filter(pk=journal.decision_id).update(
-                status=Decision.Status.APPLIED, applied_at=now, failure_reason="", updated_at=now
-            )
+            if journal.decision_id is not None:  # an apply's journal always names its decision
+                Decision.objects.filter(pk=journal.decision_id).update(
+                    status=Decision.Status.APPLIED, applied_at=now, failure_reason="", updated_at=now
+                )
         else:
             rolled_back_settle(
                 channel=journal.channel, decision=journal.decision, rollback_to=journal.rollback_to, took=True
             )
         policy_store(channel=journal.channel, policy=live, set_at=now)
         audit(
-            TOOK_ACTION[journal.purpose],
+            TOOK_ACTION[Purpose(journal.purpose)],
             actor=RECOVERY_ACTOR,
             channel=journal.channel,
             decision=journal.decision,
@@ -235,9 +237,10 @@ def _not_taken(journal: PolicyWrite, live: Policy, token: str, *, source: str) -
 def _undone(journal: PolicyWrite, reason: str, now: datetime) -> None:
     """The write is not in force: an apply failed, a rollback was not done (its decision applied again)."""
     if journal.purpose == Purpose.APPLY:
-        Decision.objects.filter(pk=journal.decision_id).update(
-            status=Decision.Status.FAILED, failure_reason=reason, updated_at=now
-        )
+        if journal.decision_id is not None:  # an apply's journal always names its decision
+            Decision.objects.filter(pk=journal.decision_id).update(
+                status=Decision.Status.FAILED, failure_reason=reason, updated_at=now
+            )
     else:
         rolled_back_settle(
             channel=journal.channel, decision=journal.decision, rollback_to=journal.rollback_to, took=False

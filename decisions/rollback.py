@@ -140,7 +140,7 @@ def channel_rollback(
     return _restore(
         channel,
         target=Policy.from_dict(first_after.before),
-        expected=Policy.from_dict(latest.after) if latest.after else channel.policy(),
+        expected=Policy.from_dict(latest.after) if latest is not None and latest.after else channel.policy(),
         actor=actor,
         force=force,
         reason=reason or f"rollback of channel {channel.chan_id} to {to:%Y-%m-%d %H:%M:%S} UTC",

@@ -80,14 +80,15 @@ def changes_in_last_day(now: datetime) -> int:
 
 def _overrides() -> tuple[dict[int, BoundsOverride], dict[int, BoundsOverride]]:
     """FeeLimit rows by channel id and by peer id."""
-    by_channel, by_peer = {}, {}
+    by_channel: dict[int, BoundsOverride] = {}
+    by_peer: dict[int, BoundsOverride] = {}
     for row in FeeLimit.objects.all():
         override = BoundsOverride(
             row.min_fee_rate_ppm, row.max_fee_rate_ppm, row.min_base_fee_msat, row.max_base_fee_msat
         )
-        if row.channel_id:
+        if row.channel_id is not None:
             by_channel[row.channel_id] = override
-        else:
+        elif row.peer_id is not None:  # one or the other: a check constraint
             by_peer[row.peer_id] = override
     return by_channel, by_peer
 
@@ -109,10 +110,10 @@ def judge_channels(
     """Decide and validate for every open, scored channel (or those of `chan_ids`); stores nothing."""
     thresholds = thresholds or decision_thresholds()
     limits = limits or decision_limits()
-    channels = Channel.objects.filter(closed_at__isnull=True).select_related("peer").order_by("chan_id")
+    selected = Channel.objects.filter(closed_at__isnull=True).select_related("peer").order_by("chan_id")
     if chan_ids is not None:
-        channels = channels.filter(chan_id__in=list(chan_ids))
-    channels = list(channels)
+        selected = selected.filter(chan_id__in=list(chan_ids))
+    channels = list(selected)
     scores = _latest_scores(channels)
     if not scores:
         raise NothingToDecide("no scored open channel: run sync_channels and score_channels first")

@@ -159,14 +159,15 @@ def validate(candidate: Candidate, limits: Limits, *, now: datetime, changes_tod
             Rejection(RejectionRule.CHANNEL_CLOSED, "the channel is closed", {"chan_id": str(candidate.chan_id)})
         )
     if candidate.kind in FEE_CHANGES:
-        if candidate.proposed is None:
+        proposed = candidate.proposed
+        if proposed is None:
             rejections.append(
                 Rejection(RejectionRule.INCOMPLETE_POLICY, "a fee change must carry the complete policy to send")
             )
             return rejections
-        rejections += _fees(candidate, limits)
-        rejections += _steps(candidate, limits)
-        rejections += _protocol(candidate, limits)
+        rejections += _fees(candidate, proposed, limits)
+        rejections += _steps(candidate, proposed, limits)
+        rejections += _protocol(candidate, proposed, limits)
         rejections += _pace(candidate, limits, now=now, changes_today=changes_today)
     return rejections
 
@@ -189,8 +190,8 @@ def _lists(c: Candidate, limits: Limits) -> Iterable[Rejection]:
         )
 
 
-def _fees(c: Candidate, limits: Limits) -> Iterable[Rejection]:
-    b, new = c.bounds, c.proposed
+def _fees(c: Candidate, new: Policy, limits: Limits) -> Iterable[Rejection]:
+    b = c.bounds
     where = f"({b.set_by} limit)"
     if new.fee_rate_ppm < b.min_fee_rate_ppm:
         yield Rejection(
@@ -224,8 +225,8 @@ def _fees(c: Candidate, limits: Limits) -> Iterable[Rejection]:
         )
 
 
-def _steps(c: Candidate, limits: Limits) -> Iterable[Rejection]:
-    old, new = c.current, c.proposed
+def _steps(c: Candidate, new: Policy, limits: Limits) -> Iterable[Rejection]:
+    old = c.current
     delta = abs(new.fee_rate_ppm - old.fee_rate_ppm)
     relative_cap = max(round(old.fee_rate_ppm * limits.max_step_pct), limits.min_change_ppm)
     if delta > limits.max_step_ppm:
@@ -263,8 +264,7 @@ def _without_fee_rate(policy: Policy) -> Policy:
     return replace(policy, fee_rate_ppm=0)
 
 
-def _protocol(c: Candidate, limits: Limits) -> Iterable[Rejection]:
-    new = c.proposed
+def _protocol(c: Candidate, new: Policy, limits: Limits) -> Iterable[Rejection]:
     if not limits.min_time_lock_delta <= new.time_lock_delta <= limits.max_time_lock_delta:
         yield Rejection(
             RejectionRule.TIME_LOCK_DELTA,

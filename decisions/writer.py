@@ -13,6 +13,7 @@ from channels.models import Channel, Node
 from daznode.lightning import Policy
 from sources.clients.errors import ContractViolation, SourceError
 from sources.clients.http import CircuitBreaker
+from sources.clients.lnd import LndClient
 from sources.connect import breaker_for, client_for
 from sources.factory import DataSourceFactory
 from sources.interface import Capability
@@ -28,7 +29,7 @@ class NoNodeWriter(SourceError):
 
 
 class NodeWriter:
-    def __init__(self, client, *, source: Source, pubkey: str):
+    def __init__(self, client: LndClient, *, source: Source, pubkey: str):
         self.client, self.source, self.pubkey = client, source, pubkey
 
     def read(self, channel: Channel) -> Policy:
@@ -73,6 +74,9 @@ def node_writer(*, actor: str) -> Iterator[NodeWriter]:
             tried.append(str(exc))
             continue
         with client:
+            if not isinstance(client, LndClient):  # writing policies is LND's REST API, whatever a source declares
+                tried.append(f"{source.name}: not an LND source")
+                continue
             try:
                 identity = client.get_info().identity_pubkey
             except SourceError as exc:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from daznode.actors import system_actor
 from sources.clients.errors import SourceError
 from sources.clients.http import CircuitBreaker
 from sources.connect import breaker_for, client_for, kind_capabilities
@@ -32,7 +33,7 @@ class HealthCheckManager:
 
     def check(self, source: Source) -> HealthCheck:
         try:
-            with self.connect(source, actor="system:health-check") as client:
+            with self.connect(source, actor=system_actor("health-check")) as client:
                 latency_ms = client.ping()
         except SourceError as exc:
             logger.warning("health: %s is down: %s", source.name, exc)

@@ -26,6 +26,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from daznode.actors import system_actor
 from sources.clients.errors import SourceError
 from sources.factory import AllSourcesFailed, Attempt, DataSourceFactory
 from sources.graph import CompactGraph, GraphDocument
@@ -217,7 +218,7 @@ def refresh_graph(
     latest = GraphSnapshot.objects.defer("payload", "compact").order_by("-fetched_at", "-id").first()
     if latest is not None and not force and source_name is None and not latest.is_expired():
         return RefreshResult(snapshot=latest, fetched=False, source_name=None, error=None, attempts=[])
-    factory = factory or DataSourceFactory(actor="system:refresh-graph")
+    factory = factory or DataSourceFactory(actor=system_actor("refresh-graph"))
     started_at = timezone.now()
     try:
         answer = factory.call(Capability.GRAPH, lambda client: _plausible_graph(client, force=force), only=source_name)

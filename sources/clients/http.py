@@ -9,7 +9,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
@@ -200,27 +200,28 @@ class CircuitBreaker:
         self.state_store.breaker_failure(self.key, now=self.clock(), threshold=self.threshold)
 
 
-@dataclass
 class HttpClient:
     """JSON over HTTP with Daznode's rules. `headers` carry credentials and are never logged."""
 
-    config: ClientConfig
-    headers: dict[str, str] = field(default_factory=dict, repr=False)
-    transport: httpx.BaseTransport | None = None
-    breaker: CircuitBreaker | None = None
-    limiter: RateLimiter | None = None
-    sleep: Callable[[float], None] = time.sleep
-
-    def __post_init__(self) -> None:
-        if self.limiter is None:
-            self.limiter = RateLimiter(self.config.rate_per_minute, key=self.config.name)
-        if self.breaker is None:
-            self.breaker = CircuitBreaker(
-                self.config.name, threshold=self.config.breaker_threshold, cooldown_s=self.config.breaker_cooldown_s
-            )
+    def __init__(
+        self,
+        config: ClientConfig,
+        headers: dict[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        breaker: CircuitBreaker | None = None,
+        limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config, self.transport, self.sleep = config, transport, sleep
+        self.limiter = RateLimiter(config.rate_per_minute, key=config.name) if limiter is None else limiter
+        self.breaker = (
+            CircuitBreaker(config.name, threshold=config.breaker_threshold, cooldown_s=config.breaker_cooldown_s)
+            if breaker is None
+            else breaker
+        )
         self.http = httpx.Client(
             base_url=self.config.base_url,
-            headers=self.headers,
+            headers=headers or {},
             verify=self.config.verify,
             timeout=httpx.Timeout(self.config.timeout_s),
             transport=self.transport,
@@ -260,8 +261,10 @@ class HttpClient:
         idempotent = method == "GET" if idempotent is None else idempotent
         attempts = 1 + (self.config.max_retries if idempotent else 0)
         for attempt in range(1, attempts + 1):
-            self.breaker.before_call(self.config.name)
+            # Throttled first: a call our own limit refuses must not take the half-open trial, which would then
+            # report neither success nor failure and keep every other caller out until its lease ran out.
             self._throttle()
+            self.breaker.before_call(self.config.name)
             try:
                 response = self._send(method, path, params, json_body, attempt)
                 self.raise_for_status(response)

@@ -213,13 +213,13 @@ class LnbitsClient(DataSourceInterface):
 
     def wallet_info(self) -> WalletInfo:
         f = self._fields("GET", "/api/v1/wallet")
-        return WalletInfo(name=f.str("name"), balance_msat=f.int("balance"), id=_optional_str(f, "id"))
+        return WalletInfo(name=f.string("name"), balance_msat=f.integer("balance"), id=_optional_str(f, "id"))
 
     def payments_page(self, *, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0) -> PaymentsPage:
         """Oldest first: payments made while paging land after the pages already read instead of shifting them."""
         params = {"limit": limit, "offset": offset, "sortby": "time", "direction": "asc"}
         f = self._fields("GET", "/api/v1/payments/paginated", params=params)
-        return PaymentsPage(payments=tuple(_payment(p) for p in f.list("data")), total=f.int("total"))
+        return PaymentsPage(payments=tuple(_payment(p) for p in f.object_list("data")), total=f.integer("total"))
 
     def iter_payments(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[Payment]:
         """Every payment of the wallet, oldest first, a page at a time."""
@@ -241,9 +241,9 @@ class LnbitsClient(DataSourceInterface):
             body["expiry"] = expiry_s
         f = self._fields("POST", "/api/v1/payments", json_body=body)
         return Invoice(
-            payment_hash=f.str("payment_hash"),
-            bolt11=f.str("bolt11"),
-            amount_msat=f.int("amount"),
+            payment_hash=f.string("payment_hash"),
+            bolt11=f.string("bolt11"),
+            amount_msat=f.integer("amount"),
             memo=_optional_str(f, "memo") or "",
             expires_at=_optional_time(f, "expiry"),
         )
@@ -254,7 +254,7 @@ class LnbitsClient(DataSourceInterface):
         if not PAYMENT_HASH.match(payment_hash):
             raise ValueError("a payment hash is 64 hex characters")
         f = self._fields("GET", f"/api/v1/payments/{payment_hash}")
-        paid = f.bool("paid")
+        paid = f.boolean("paid")
         implied = PaymentStatus.SUCCESS if paid else PaymentStatus.PENDING  # LNbits omits it for settled ones
         return PaymentCheck(
             payment_hash=payment_hash,
@@ -267,13 +267,13 @@ class LnbitsClient(DataSourceInterface):
         # Decoding changes nothing on the server, so it may be retried like a GET.
         f = self._fields("POST", "/api/v1/payments/decode", json_body={"data": bolt11}, idempotent=True)
         return DecodedInvoice(
-            payment_hash=f.str("payment_hash"),
-            amount_msat=f.int("amount_msat"),
+            payment_hash=f.string("payment_hash"),
+            amount_msat=f.integer("amount_msat"),
             description=_optional_str(f, "description") or "",
             description_hash=_optional_str(f, "description_hash"),
             payee=_optional_str(f, "payee"),
             created_at=_unix_time(f, "date"),
-            expiry_s=f.int("expiry"),
+            expiry_s=f.integer("expiry"),
         )
 
     def pay_invoice(self, bolt11: str) -> Payment:
@@ -287,20 +287,20 @@ class LnbitsClient(DataSourceInterface):
     def node_info(self) -> NodeInfo:
         f = self._node_fields("/info")
         return NodeInfo(
-            id=f.str("id"),
-            alias=f.str("alias"),
-            backend_name=f.str("backend_name"),
+            id=f.string("id"),
+            alias=f.string("alias"),
+            backend_name=f.string("backend_name"),
             num_peers=_optional_int(f, "num_peers"),
             blockheight=_optional_int(f, "blockheight"),
-            balance_msat=f.int("balance_msat"),
-            onchain_balance_sat=f.int("onchain_balance_sat"),
+            balance_msat=f.integer("balance_msat"),
+            onchain_balance_sat=f.integer("onchain_balance_sat"),
         )
 
     def node_channels(self) -> tuple[NodeChannel, ...]:
         body = self._json("GET", f"{NODE_PREFIX}/channels")
         if body is None:
             raise NotSupported("node channels are not supported by this source (it answered null)", source=self.name)
-        return tuple(_channel(f) for f in Fields({"channels": body}, "", self.name).list("channels"))
+        return tuple(_channel(f) for f in Fields({"channels": body}, "", self.name).object_list("channels"))
 
     def _node_fields(self, path: str) -> Fields:
         body = self._json("GET", f"{NODE_PREFIX}{path}")
@@ -310,16 +310,16 @@ class LnbitsClient(DataSourceInterface):
 
 
 def _optional_str(f: Fields, key: str) -> str | None:
-    return None if f.data.get(key) is None else f.str(key)
+    return None if f.data.get(key) is None else f.string(key)
 
 
 def _optional_int(f: Fields, key: str) -> int | None:
-    return None if f.data.get(key) is None else f.int(key)
+    return None if f.data.get(key) is None else f.integer(key)
 
 
 def _time(f: Fields, key: str) -> datetime:
     try:
-        moment = datetime.fromisoformat(f.str(key))
+        moment = datetime.fromisoformat(f.string(key))
     except ValueError:
         where = f"{f.path}.{key}" if f.path else key
         raise ContractViolation("expected an ISO 8601 time", source=f.source, field=where) from None
@@ -332,18 +332,18 @@ def _optional_time(f: Fields, key: str) -> datetime | None:
 
 
 def _unix_time(f: Fields, key: str) -> datetime:
-    return datetime.fromtimestamp(f.int(key), tz=UTC)
+    return datetime.fromtimestamp(f.integer(key), tz=UTC)
 
 
 def _payment(f: Fields) -> Payment:
     return Payment(
-        checking_id=f.str("checking_id"),
-        payment_hash=f.str("payment_hash"),
-        wallet_id=f.str("wallet_id"),
-        amount_msat=f.int("amount"),
-        fee_msat=f.int("fee"),
-        bolt11=f.str("bolt11"),
-        status=f.str("status"),
+        checking_id=f.string("checking_id"),
+        payment_hash=f.string("payment_hash"),
+        wallet_id=f.string("wallet_id"),
+        amount_msat=f.integer("amount"),
+        fee_msat=f.integer("fee"),
+        bolt11=f.string("bolt11"),
+        status=f.string("status"),
         memo=_optional_str(f, "memo") or "",
         created_at=_time(f, "time"),
         preimage=_optional_str(f, "preimage"),
@@ -353,11 +353,11 @@ def _payment(f: Fields) -> Payment:
 def _channel(f: Fields) -> NodeChannel:
     balance = f.obj("balance")
     return NodeChannel(
-        peer_id=f.str("peer_id"),
-        state=f.str("state"),
-        local_msat=balance.int("local_msat"),
-        remote_msat=balance.int("remote_msat"),
-        total_msat=balance.int("total_msat"),
+        peer_id=f.string("peer_id"),
+        state=f.string("state"),
+        local_msat=balance.integer("local_msat"),
+        remote_msat=balance.integer("remote_msat"),
+        total_msat=balance.integer("total_msat"),
         id=_optional_str(f, "id"),
         short_id=_optional_str(f, "short_id"),
         fee_ppm=_optional_int(f, "fee_ppm"),

@@ -240,13 +240,13 @@ class LndClient(DataSourceInterface):
         f = self._get("/v1/getinfo")
         return LndInfo(
             identity_pubkey=_pubkey(f, "identity_pubkey"),
-            alias=f.str("alias"),
-            version=f.str("version"),
-            block_height=f.int("block_height"),
-            synced_to_chain=f.bool("synced_to_chain"),
-            synced_to_graph=f.bool("synced_to_graph"),
-            num_active_channels=f.int("num_active_channels"),
-            num_peers=f.int("num_peers"),
+            alias=f.string("alias"),
+            version=f.string("version"),
+            block_height=f.integer("block_height"),
+            synced_to_chain=f.boolean("synced_to_chain"),
+            synced_to_graph=f.boolean("synced_to_graph"),
+            num_active_channels=f.integer("num_active_channels"),
+            num_peers=f.integer("num_peers"),
         )
 
     def describe_graph(self, *, include_unannounced: bool = False) -> GraphDocument:
@@ -265,10 +265,10 @@ class LndClient(DataSourceInterface):
         node = f.obj("node")
         return LndNodeInfo(
             pub_key=_pubkey(node, "pub_key"),
-            alias=node.str("alias"),
-            num_channels=f.int("num_channels"),
-            total_capacity_sat=f.int("total_capacity"),
-            channels=tuple(_edge(e) for e in f.list("channels")),
+            alias=node.string("alias"),
+            num_channels=f.integer("num_channels"),
+            total_capacity_sat=f.integer("total_capacity"),
+            channels=tuple(_edge(e) for e in f.object_list("channels")),
         )
 
     def get_chan_info(self, chan_id: int) -> LndEdge:
@@ -276,22 +276,22 @@ class LndClient(DataSourceInterface):
 
     def list_channels(self, *, active_only: bool = False) -> list[LndChannel]:
         f = self._get("/v1/channels", {"active_only": str(active_only).lower()})
-        return [_channel(c) for c in f.list("channels")]
+        return [_channel(c) for c in f.object_list("channels")]
 
     def fee_report(self) -> LndFeeReport:
         f = self._get("/v1/fees")
         return LndFeeReport(
-            channel_fees=tuple(_channel_fee(c) for c in f.list("channel_fees")),
-            day_fee_sum_sat=f.int("day_fee_sum"),
-            week_fee_sum_sat=f.int("week_fee_sum"),
-            month_fee_sum_sat=f.int("month_fee_sum"),
+            channel_fees=tuple(_channel_fee(c) for c in f.object_list("channel_fees")),
+            day_fee_sum_sat=f.integer("day_fee_sum"),
+            week_fee_sum_sat=f.integer("week_fee_sum"),
+            month_fee_sum_sat=f.integer("month_fee_sum"),
         )
 
     def channel_balance(self) -> LndChannelBalance:
         f = self._get("/v1/balance/channels")
 
         def msat(key: str) -> int:
-            return f.obj(key).int("msat")
+            return f.obj(key).integer("msat")
 
         return LndChannelBalance(
             local_balance_msat=msat("local_balance"),
@@ -305,22 +305,23 @@ class LndClient(DataSourceInterface):
         return [
             LndPeer(
                 pub_key=_pubkey(p, "pub_key"),
-                address=p.str("address"),
-                inbound=p.bool("inbound"),
-                ping_time_us=p.int("ping_time"),
-                flap_count=p.int("flap_count"),
-                last_flap_ns=p.int("last_flap_ns"),
-                sat_sent=p.int("sat_sent"),
-                sat_recv=p.int("sat_recv"),
+                address=p.string("address"),
+                inbound=p.boolean("inbound"),
+                ping_time_us=p.integer("ping_time"),
+                flap_count=p.integer("flap_count"),
+                last_flap_ns=p.integer("last_flap_ns"),
+                sat_sent=p.integer("sat_sent"),
+                sat_recv=p.integer("sat_recv"),
             )
-            for p in self._get("/v1/peers").list("peers")
+            for p in self._get("/v1/peers").object_list("peers")
         ]
 
     def forwarding_history(
         self, *, start: datetime, end: datetime, page_size: int = FORWARDS_PAGE_SIZE
     ) -> list[LndForward]:
         """Every forward between start and end, paging with index_offset until a page comes back empty."""
-        forwards, offset = [], 0
+        forwards: list[LndForward] = []
+        offset = 0
         while True:
             body = {
                 "start_time": str(int(start.timestamp())),
@@ -330,11 +331,11 @@ class LndClient(DataSourceInterface):
                 "peer_alias_lookup": False,
             }
             page = Fields(self.http.request_json("POST", "/v1/switch", json_body=body, idempotent=True), "", self.name)
-            events = page.list("forwarding_events")
+            events = page.object_list("forwarding_events")
             if not events:
                 return forwards
             forwards.extend(_forward(e) for e in events)
-            next_offset = page.int("last_offset_index")
+            next_offset = page.integer("last_offset_index")
             if next_offset <= offset:
                 raise ContractViolation("did not advance while paging", source=self.name, field="last_offset_index")
             offset = next_offset
@@ -357,7 +358,7 @@ class LndClient(DataSourceInterface):
         answer = Fields(
             self.http.request_json("POST", "/v1/chanpolicy", json_body=body, idempotent=False), "", self.name
         )
-        failures = [f.data for f in answer.list("failed_updates")]
+        failures = [f.data for f in answer.object_list("failed_updates")]
         if failures:
             reasons = "; ".join(f"{f.get('reason')}: {f.get('update_error')}" for f in failures)
             raise PolicyUpdateFailed(
@@ -366,7 +367,7 @@ class LndClient(DataSourceInterface):
 
 
 def _pubkey(f: Fields, key: str) -> str:
-    value = f.str(key)
+    value = f.string(key)
     if not is_pubkey(value):
         raise f._wrong(key, "a node public key")  # one of Fields' own errors, naming the field
     return value
@@ -374,7 +375,7 @@ def _pubkey(f: Fields, key: str) -> str:
 
 def _chan_point(f: Fields, key: str) -> str:
     try:
-        return str(parse_chan_point(f.str(key)))
+        return str(parse_chan_point(f.string(key)))
     except ValueError:
         raise f._wrong(key, "funding_txid:output_index") from None
 
@@ -384,14 +385,14 @@ def _policy(f: Fields | None) -> Policy | None:
         return None
     try:
         return Policy(
-            base_fee_msat=f.int("fee_base_msat"),
-            fee_rate_ppm=f.int("fee_rate_milli_msat"),
-            time_lock_delta=f.int("time_lock_delta"),
-            min_htlc_msat=f.int("min_htlc"),
-            max_htlc_msat=f.int("max_htlc_msat"),
-            inbound_base_fee_msat=f.int("inbound_fee_base_msat"),
-            inbound_fee_rate_ppm=f.int("inbound_fee_rate_milli_msat"),
-            disabled=f.bool("disabled"),
+            base_fee_msat=f.integer("fee_base_msat"),
+            fee_rate_ppm=f.integer("fee_rate_milli_msat"),
+            time_lock_delta=f.integer("time_lock_delta"),
+            min_htlc_msat=f.integer("min_htlc"),
+            max_htlc_msat=f.integer("max_htlc_msat"),
+            inbound_base_fee_msat=f.integer("inbound_fee_base_msat"),
+            inbound_fee_rate_ppm=f.integer("inbound_fee_rate_milli_msat"),
+            disabled=f.boolean("disabled"),
         )
     except ValueError as exc:
         raise ContractViolation(str(exc), source=f.source, field=f.path) from None
@@ -399,11 +400,11 @@ def _policy(f: Fields | None) -> Policy | None:
 
 def _edge(f: Fields) -> LndEdge:
     return LndEdge(
-        channel_id=f.int("channel_id"),
+        channel_id=f.integer("channel_id"),
         chan_point=_chan_point(f, "chan_point"),
         node1_pub=_pubkey(f, "node1_pub"),
         node2_pub=_pubkey(f, "node2_pub"),
-        capacity_sat=f.int("capacity"),
+        capacity_sat=f.integer("capacity"),
         node1_policy=_policy(f.optional_obj("node1_policy")),
         node2_policy=_policy(f.optional_obj("node2_policy")),
     )
@@ -411,43 +412,44 @@ def _edge(f: Fields) -> LndEdge:
 
 def _channel(f: Fields) -> LndChannel:
     return LndChannel(
-        chan_id=f.int("chan_id"),
+        chan_id=f.integer("chan_id"),
         channel_point=_chan_point(f, "channel_point"),
         remote_pubkey=_pubkey(f, "remote_pubkey"),
-        capacity_sat=f.int("capacity"),
-        local_balance_sat=f.int("local_balance"),
-        remote_balance_sat=f.int("remote_balance"),
-        commit_fee_sat=f.int("commit_fee"),
-        active=f.bool("active"),
-        private=f.bool("private"),
-        initiator=f.bool("initiator"),
+        capacity_sat=f.integer("capacity"),
+        local_balance_sat=f.integer("local_balance"),
+        remote_balance_sat=f.integer("remote_balance"),
+        commit_fee_sat=f.integer("commit_fee"),
+        active=f.boolean("active"),
+        private=f.boolean("private"),
+        initiator=f.boolean("initiator"),
         pending_htlcs=tuple(
-            LndHtlc(incoming=h.bool("incoming"), amount_sat=h.int("amount")) for h in f.list("pending_htlcs")
+            LndHtlc(incoming=h.boolean("incoming"), amount_sat=h.integer("amount"))
+            for h in f.object_list("pending_htlcs")
         ),
-        lifetime_s=f.int("lifetime"),
-        uptime_s=f.int("uptime"),
-        total_sent_sat=f.int("total_satoshis_sent"),
-        total_received_sat=f.int("total_satoshis_received"),
+        lifetime_s=f.integer("lifetime"),
+        uptime_s=f.integer("uptime"),
+        total_sent_sat=f.integer("total_satoshis_sent"),
+        total_received_sat=f.integer("total_satoshis_received"),
     )
 
 
 def _channel_fee(f: Fields) -> LndChannelFee:
     return LndChannelFee(
-        chan_id=f.int("chan_id"),
+        chan_id=f.integer("chan_id"),
         channel_point=_chan_point(f, "channel_point"),
-        base_fee_msat=f.int("base_fee_msat"),
-        fee_rate_ppm=f.int("fee_per_mil"),
-        inbound_base_fee_msat=f.int("inbound_base_fee_msat"),
-        inbound_fee_rate_ppm=f.int("inbound_fee_per_mil"),
+        base_fee_msat=f.integer("base_fee_msat"),
+        fee_rate_ppm=f.integer("fee_per_mil"),
+        inbound_base_fee_msat=f.integer("inbound_base_fee_msat"),
+        inbound_fee_rate_ppm=f.integer("inbound_fee_per_mil"),
     )
 
 
 def _forward(f: Fields) -> LndForward:
     return LndForward(
-        timestamp_ns=f.int("timestamp_ns"),
-        chan_id_in=f.int("chan_id_in"),
-        chan_id_out=f.int("chan_id_out"),
-        amt_in_msat=f.int("amt_in_msat"),
-        amt_out_msat=f.int("amt_out_msat"),
-        fee_msat=f.int("fee_msat"),
+        timestamp_ns=f.integer("timestamp_ns"),
+        chan_id_in=f.integer("chan_id_in"),
+        chan_id_out=f.integer("chan_id_out"),
+        amt_in_msat=f.integer("amt_in_msat"),
+        amt_out_msat=f.integer("amt_out_msat"),
+        fee_msat=f.integer("fee_msat"),
     )

@@ -43,7 +43,7 @@ class McpClient(DataSourceInterface):
 
     def ping(self) -> float:
         started = time.perf_counter()
-        Fields(self.http.request_json("GET", "/api/v1/me"), "", self.name).str("username")
+        Fields(self.http.request_json("GET", "/api/v1/me"), "", self.name).string("username")
         return (time.perf_counter() - started) * 1000
 
     def describe_graph(self) -> GraphDocument:

@@ -13,7 +13,11 @@ INTEGER = re.compile(r"-?[0-9]+")
 
 
 class Fields:
-    """Reads one JSON object, naming fields by their path for errors."""
+    """Reads one JSON object, naming fields by their path for errors.
+
+    The readers are named for the JSON type they accept (`integer`, `string`, `object_list`), not after Python's
+    builtins: a method called `str` would shadow the type in every annotation below it.
+    """
 
     def __init__(self, data: Any, path: str, source: str):
         if not isinstance(data, dict):
@@ -33,7 +37,7 @@ class Fields:
             f"expected {expected}, got {self.data[key]!r:.40}", source=self.source, field=self._where(key)
         )
 
-    def int(self, key: str) -> int:
+    def integer(self, key: str) -> int:
         """int64 arrives as a string, int32 as a number: accept both, nothing else."""
         value = self.raw(key)
         if isinstance(value, bool):
@@ -44,19 +48,19 @@ class Fields:
             return int(value)
         raise self._wrong(key, "an integer")
 
-    def float(self, key: str) -> float:
+    def number(self, key: str) -> float:
         value = self.raw(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
         raise self._wrong(key, "a number")
 
-    def str(self, key: str) -> str:
+    def string(self, key: str) -> str:
         value = self.raw(key)
         if not isinstance(value, str):
             raise self._wrong(key, "a string")
         return value
 
-    def bool(self, key: str) -> bool:
+    def boolean(self, key: str) -> bool:
         value = self.raw(key)
         if not isinstance(value, bool):
             raise self._wrong(key, "true or false")
@@ -64,7 +68,7 @@ class Fields:
 
     def bytes_b64(self, key: str) -> bytes:
         try:
-            return base64.b64decode(self.str(key), validate=True)
+            return base64.b64decode(self.string(key), validate=True)
         except (binascii.Error, ValueError):
             raise self._wrong(key, "base64") from None
 
@@ -75,7 +79,7 @@ class Fields:
         """A sub-message LND writes as null when unset (a channel direction with no policy yet)."""
         return None if self.raw(key) is None else self.obj(key)
 
-    def list(self, key: str) -> list["Fields"]:
+    def object_list(self, key: str) -> list["Fields"]:
         value = self.raw(key)
         if value is None:
             return []

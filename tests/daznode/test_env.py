@@ -1,4 +1,8 @@
+import multiprocessing
+import os
+import stat
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -13,6 +17,7 @@ from daznode.env import (
     env_rate,
     env_secret,
     env_url,
+    file_created_once,
     parse_duration,
     redact_url,
 )
@@ -184,3 +189,19 @@ def test_it_refuses_malformed_pairs_naming_the_variable(monkeypatch, raw, messag
     monkeypatch.setenv("DAZNODE_PAIRS", raw)
     with pytest.raises(ImproperlyConfigured, match=f"DAZNODE_PAIRS.*{message}"):
         env_pairs("DAZNODE_PAIRS")
+
+
+def _create_key(path: str) -> str:
+    return file_created_once(Path(path), lambda: f"key-of-{os.getpid()}")
+
+
+def test_processes_racing_to_create_a_key_file_all_get_the_one_that_won(tmp_path):
+    # Web, worker and beat start together on a new machine: each used to write its own dev key, and secrets
+    # encrypted under an overwritten one were lost at the next restart.
+    path = tmp_path / "vault_keys"
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        keys = pool.map(_create_key, [str(path)] * 8)
+    assert len(set(keys)) == 1
+    assert path.read_text() == keys[0]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [file.name for file in tmp_path.iterdir()] == ["vault_keys"], "no temporary file is left behind"

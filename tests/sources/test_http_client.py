@@ -172,6 +172,17 @@ def test_half_open_lets_exactly_one_caller_through_and_gives_up_a_trial_that_nev
     breaker.before_call("s")  # the first trial's process died: after its lease, another may try
 
 
+def test_a_call_our_own_rate_limit_refuses_leaves_the_half_open_trial_to_another_caller():
+    with scripted_server(lambda request: Reply(status=503)) as server:
+        limited = client(server.url, max_retries=0, breaker_threshold=1, breaker_cooldown_s=0.0, rate_per_minute=1)
+        with pytest.raises(SourceUnavailable):
+            limited.request_json("GET", "/x")  # opens the circuit, and uses the only token of the minute
+        with pytest.raises(RateLimitedError):
+            limited.request_json("GET", "/x")  # refused by our own limit before the breaker is asked
+        assert len(server.requests) == 1
+        limited.breaker.before_call("test-source")  # the trial is still there to take
+
+
 def test_a_4xx_answer_closes_the_circuit_the_source_is_reachable():
     replies = iter([Reply(status=503), Reply(status=404)])
     with scripted_server(lambda request: next(replies)) as server:
