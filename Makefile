@@ -5,8 +5,10 @@ PY := $(VENV)/bin/python
 BIND ?= 127.0.0.1:8000
 # LNbits (the LNbits client's tests run against a real one) conflicts with our dependencies: it gets its own.
 LNBITS_VENV := .venv-lnbits
-# Parallel test workers: `auto` is one per core; each gets its own data folder, Redis database and test database.
-TEST_WORKERS ?= auto
+# Parallel test workers, twice the cores: many tests wait on a child process or a socket, so one per core leaves
+# the CPUs idle (measured on 2 cores: 2 workers 178 s, 4 workers 149 s). Each gets its own data folder, Redis
+# database and test database.
+TEST_WORKERS ?= $(shell echo $$(( 2 * $$(nproc 2>/dev/null || echo 1) )))
 
 .PHONY: install run test lint typecheck bench changepassword clean
 
