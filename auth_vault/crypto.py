@@ -16,7 +16,6 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -31,7 +30,6 @@ PBKDF2_ITERATIONS = 600_000
 KEY_ID = re.compile(r"\A[A-Za-z0-9_.-]{1,32}\Z")  # \Z: `$` would accept a trailing newline
 PASSPHRASE_PREFIX = "passphrase:"  # noqa: S105 - a format marker, not a password
 MIN_PASSPHRASE_CHARS = 16
-FILE_MAGIC = b"DZVAULT1"
 
 
 class KeyringError(ValueError):
@@ -163,31 +161,3 @@ def generate_key_entry(key_id: str) -> str:
     if not KEY_ID.match(key_id):
         raise KeyringError("a key id is 1-32 letters, digits, . _ -")
     return f"{key_id}={base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()}"
-
-
-def encrypt_file(keyring: Keyring, source: Path, destination: Path) -> None:
-    """Write source's bytes encrypted to destination in a self-describing format (key id, salt, nonce)."""
-    sealed = keyring.seal(source.read_bytes(), associated_data=FILE_MAGIC)
-    key_id = sealed.key_id.encode()
-    header = FILE_MAGIC + bytes([len(key_id)]) + key_id + bytes([len(sealed.salt)]) + sealed.salt
-    iterations = (sealed.kdf_iterations or 0).to_bytes(4, "big")
-    destination.write_bytes(header + iterations + sealed.nonce + sealed.ciphertext)
-
-
-def decrypt_file(keyring: Keyring, source: Path) -> bytes:
-    data = source.read_bytes()
-    if not data.startswith(FILE_MAGIC):
-        raise DecryptionError(f"{source} is not a Daznode vault file")
-    try:
-        offset = len(FILE_MAGIC)
-        key_id = data[offset + 1 : offset + 1 + data[offset]].decode()
-        offset += 1 + data[offset]
-        salt = data[offset + 1 : offset + 1 + data[offset]]
-        offset += 1 + data[offset]
-        iterations = int.from_bytes(data[offset : offset + 4], "big") or None
-        offset += 4
-        nonce, ciphertext = data[offset : offset + NONCE_BYTES], data[offset + NONCE_BYTES :]
-    except (IndexError, UnicodeDecodeError):
-        raise DecryptionError(f"{source} is truncated or corrupt") from None
-    sealed = Sealed(ciphertext=ciphertext, nonce=nonce, key_id=key_id, salt=salt, kdf_iterations=iterations)
-    return keyring.open(sealed, associated_data=FILE_MAGIC, label=f"file {source}")

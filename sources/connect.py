@@ -7,7 +7,6 @@ from pathlib import Path
 
 from django.conf import settings
 
-from auth_vault.models import Secret
 from auth_vault.services import VaultError, secret_get
 from daznode.lnd_permissions import LND_READ_PERMISSIONS, LND_WRITE_PERMISSIONS
 from sources.clients.errors import AuthenticationError
@@ -60,7 +59,9 @@ def _credential(source: Source, *, actor: str, required: frozenset[str] = frozen
         raise AuthenticationError("no credential configured", source=source.name)
     expected = Source.CREDENTIAL_KINDS.get(source.kind)
     if source.credential.kind != expected:  # a key never travels to a source of another kind
-        raise AuthenticationError(f"the credential is a {source.credential.kind}, not a {expected}", source=source.name)
+        raise AuthenticationError(
+            f"the credential is of kind {source.credential.kind}, this source takes {expected}", source=source.name
+        )
     try:
         return secret_get(source.credential, actor=actor, required=set(required))
     except VaultError as exc:
@@ -106,15 +107,3 @@ def client_for(
     if source.kind == Source.Kind.PUBLIC_GRAPH:
         return PublicGraphClient(url=source.url, **common)
     return FileGraphSource(path=Path(source.url), name=source.name)
-
-
-def lnbits_client_for(source: Source, *, actor: str) -> LnbitsClient:
-    """The client for an LNbits source, its key read from the vault (recorded as read by `actor`)."""
-    if source.kind != Source.Kind.LNBITS:
-        raise ValueError(f"{source.name} is a {source.kind} source, not LNbits")
-    if source.credential is not None and source.credential.kind != Secret.Kind.LNBITS_KEY:
-        raise AuthenticationError(
-            f"the credential is a {source.credential.get_kind_display()}, not an LNbits key", source=source.name
-        )
-    # The same path as every other source (timeouts from settings, shared circuit breakers and rate limits).
-    return client_for(source, actor=actor)

@@ -45,10 +45,6 @@ class GraphSummary:
     skipped: dict[str, int] = field(default_factory=dict)
     examples: tuple[str, ...] = ()
 
-    @property
-    def skipped_edge_count(self) -> int:
-        return sum(count for reason, count in self.skipped.items() if reason.startswith("channel skipped"))
-
 
 def _int(value) -> int | None:
     """A non-negative integer that fits in int64, as a number or as LND's decimal string; None otherwise."""

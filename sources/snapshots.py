@@ -281,14 +281,3 @@ def _log_skipped(summary, source_name: str) -> None:
         logger.warning(
             "graph from %s: parts left out (%s); for example %s", source_name, counts, "; ".join(summary.examples)
         )
-
-
-def current_graph() -> GraphView:
-    """The graph to use now: fresh when a source answers, otherwise the latest snapshot flagged stale."""
-    result = refresh_graph()
-    if result.snapshot is None:
-        raise NoGraphAvailable(f"no graph snapshot exists and no source answered: {result.error}")
-    view = latest_graph()
-    if view.is_stale():
-        logger.warning("using a stale graph snapshot, %s old (%s)", view.age(), result.error or "not refreshed")
-    return view

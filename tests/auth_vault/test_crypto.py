@@ -8,8 +8,6 @@ from auth_vault.crypto import (
     DecryptionError,
     KeyringError,
     UnknownKeyError,
-    decrypt_file,
-    encrypt_file,
     generate_key_entry,
     parse_keyring,
 )
@@ -123,18 +121,3 @@ def test_the_keyring_never_shows_its_keys():
 
 def test_generated_entries_parse():
     assert len(parse_keyring(generate_key_entry("k9")).current.raw_key) == 32
-
-
-def test_files_encrypt_and_decrypt_and_tampering_is_detected(tmp_path):
-    keyring = parse_keyring(key_entry("k1"))
-    source, sealed = tmp_path / "tls.cert", tmp_path / "tls.cert.vault"
-    source.write_bytes(b"-----BEGIN CERTIFICATE-----\nMIIB...\n")
-    encrypt_file(keyring, source, sealed)
-    assert b"MIIB" not in sealed.read_bytes()
-    assert decrypt_file(keyring, sealed) == source.read_bytes()
-    sealed.write_bytes(sealed.read_bytes()[:-1] + bytes([sealed.read_bytes()[-1] ^ 1]))
-    with pytest.raises(DecryptionError, match="tampered"):
-        decrypt_file(keyring, sealed)
-    source.write_bytes(b"plain")
-    with pytest.raises(DecryptionError, match="is not a Daznode vault file"):
-        decrypt_file(keyring, source)

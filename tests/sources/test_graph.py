@@ -63,7 +63,6 @@ def test_it_skips_a_channel_it_cannot_use_and_says_why(path, value, reason):
     summary = validate_describegraph(broken(star_graph(4), path, value), source="s")
     assert summary.edge_count == 3
     assert summary.skipped == {reason: 1}
-    assert summary.skipped_edge_count == 1
     assert summary.examples[0].startswith(f"edges[{path.split('.')[1]}]") and reason in summary.examples[0]
     compact = CompactGraph.from_document(broken(star_graph(4), path, value))
     assert compact.edge_count == 3, "the compact graph leaves out exactly what validation counted"
@@ -83,7 +82,6 @@ def test_an_unreadable_policy_keeps_the_channel_with_that_direction_unknown(path
     summary = validate_describegraph(graph)
     assert summary.edge_count == 4
     assert summary.skipped == {IGNORED_POLICY: 1}
-    assert summary.skipped_edge_count == 0
     compact = CompactGraph.from_document(graph)
     assert compact.edges["node1_fee_rate_ppm"][1] == -1 and compact.edges["node1_disabled"][1] == -1
     assert compact.edges["node2_fee_rate_ppm"][1] == 100, "the other direction is kept as it is"

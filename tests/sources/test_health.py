@@ -145,5 +145,5 @@ def test_a_credential_of_the_wrong_kind_is_never_sent_and_the_other_checks_go_on
     Source.objects.create(name="mislabelled", kind=Source.Kind.MCP, url="http://127.0.0.1:9", credential=macaroon)
     file_source(graph_file)
     checks = {check.source.name: check for check in HealthCheckManager().check_all()}
-    assert "the credential is a macaroon, not a api_key" in checks["mislabelled"].error
+    assert "the credential is of kind macaroon, this source takes api_key" in checks["mislabelled"].error
     assert checks["graph-file"].ok

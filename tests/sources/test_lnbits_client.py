@@ -15,7 +15,7 @@ from sources.clients.errors import (
     SourceUnavailable,
 )
 from sources.clients.lnbits import LnbitsClient, PaymentStatus
-from sources.connect import lnbits_client_for
+from sources.connect import client_for
 from sources.models import Source
 from tests.conftest import assert_not_leaked, free_port
 from tests.sources.servers import Reply, scripted_server
@@ -300,7 +300,7 @@ def test_it_builds_a_client_from_a_source_and_its_vault_key(lnbits_server):
     secret = secret_create(name="lnbits-admin", kind="lnbits_key", value=f"{wallet.adminkey}\n".encode(), actor="test")
     source = Source.objects.create(name="my-lnbits", kind=Source.Kind.LNBITS, url=lnbits_server.url, credential=secret)
 
-    with lnbits_client_for(source, actor="tester") as client:
+    with client_for(source, actor="tester") as client:
         info = client.wallet_info()
 
     assert isinstance(client, LnbitsClient)
@@ -312,20 +312,13 @@ def test_it_builds_a_client_from_a_source_and_its_vault_key(lnbits_server):
 def test_it_refuses_a_source_without_a_usable_lnbits_key():
     source = Source.objects.create(name="keyless", kind=Source.Kind.LNBITS, url="http://127.0.0.1:1")
     with pytest.raises(AuthenticationError, match="no credential"):
-        lnbits_client_for(source, actor="tester")
+        client_for(source, actor="tester")
 
     source.credential = secret_create(name="revoked", kind="lnbits_key", value=b"f" * 32, actor="test")
     secret_revoke(source.credential, actor="test", reason="leaked")
     with pytest.raises(AuthenticationError, match="revoked"):
-        lnbits_client_for(source, actor="tester")
+        client_for(source, actor="tester")
 
     source.credential = secret_create(name="mcp-key", kind="api_key", value=b"e" * 32, actor="test")
-    with pytest.raises(AuthenticationError, match="not an LNbits key"):
-        lnbits_client_for(source, actor="tester")
-
-
-@pytest.mark.django_db
-def test_it_builds_clients_for_lnbits_sources_only():
-    source = Source.objects.create(name="node", kind=Source.Kind.LND, url="https://127.0.0.1:8080")
-    with pytest.raises(ValueError, match="not LNbits"):
-        lnbits_client_for(source, actor="tester")
+    with pytest.raises(AuthenticationError, match="of kind api_key, this source takes lnbits_key"):
+        client_for(source, actor="tester")
