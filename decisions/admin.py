@@ -159,6 +159,8 @@ def applied(decision: Decision, actor: str) -> Outcome:
     result = decision_apply(decision=decision, actor=actor)
     if result.status == Decision.Status.FAILED:
         return messages.ERROR, f"failed: {result.failure_reason}"
+    if result.status == Decision.Status.APPLYING:  # the node could not be read after the write
+        return messages.WARNING, f"outcome unknown: {result.failure_reason}"
     changes = ", ".join(f"{name} {old} → {new}" for name, (old, new) in result.policy_diff().items())
     return messages.SUCCESS, f"applied ({changes})"
 
@@ -188,7 +190,7 @@ class PolicyWriteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The write journal: an unsettled row is a write in flight or one recovery has yet to settle. Read-only:
     only the writer and recovery settle a write (a conditional update each), never a person."""
 
-    list_display = ["started_at", "channel", "purpose", "decision", "actor", "settled_at", "outcome"]
+    list_display = ["started_at", "channel", "purpose", "decision", "actor", "released_at", "settled_at", "outcome"]
     list_filter = ["purpose", "outcome", ("settled_at", admin.EmptyFieldListFilter)]
     search_fields = ["channel__chan_id"]
     date_hierarchy = "started_at"

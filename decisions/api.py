@@ -362,14 +362,15 @@ class DecisionRejectView(DecisionActionView):
 
 
 class DecisionApplyView(DecisionActionView):
-    """Apply now, live. 200 with the decision applied; 502 with it failed (its failure_reason says why)."""
+    """Apply now, live. 200 with the decision applied; 502 with it failed, or still applying when the node could not
+    be read after the write (recovery settles it): its failure_reason says why."""
 
     serializer_class = serializers.Serializer
 
     def act(self, decision: Decision, actor: str, data: dict[str, Any]) -> Response:
         done = decision_apply(decision=decision, actor=actor)
-        failed = done.status == Decision.Status.FAILED
-        return self.answer(done, status.HTTP_502_BAD_GATEWAY if failed else status.HTTP_200_OK)
+        applied = done.status == Decision.Status.APPLIED
+        return self.answer(done, status.HTTP_200_OK if applied else status.HTTP_502_BAD_GATEWAY)
 
 
 class DecisionRollbackView(DecisionActionView):

@@ -3,12 +3,15 @@ any failure put the backup back.
 
 The order is the safety argument. A decision is claimed by a conditional UPDATE, so two workers can never both
 apply it, and it is not even claimed while another write to its channel is unsettled (in flight, or interrupted
-and awaiting recovery). The live policy is read first: if it is not the one the decision was made from, someone
-changed it outside Daznode, and the decision is stale (recorded, not applied). The backup is stored before anything is
+and awaiting recovery). The live policy is read first: if it is not the one the decision was made from, the
+decision is stale (failed, nothing sent), and the policy is recorded as changed outside Daznode unless Daznode
+already knows it (its own rollback, restore or recovery put it there). The backup is stored before anything is
 sent. Sending, reading back and putting the backup back are decisions.policy_change, shared with rollback:
 the read-back is the only truth, also after an uncertain answer. The node holding the proposed policy applies
 the decision; anything else fails it with the reason and what the node holds. The write's journal row is settled
-in the transaction that records this, unless recovery settled it first: then recovery's record stands.
+in the transaction that records this, unless recovery settled it first: then recovery's record stands. When the
+node could not be read after the write, nothing is recorded as its policy: the row is released to recovery, which
+reads the node at its next run, and the decision stays `applying` with a note saying so.
 """
 
 import logging
@@ -19,10 +22,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from channels.models import Channel
 from daznode.lightning import Policy
-from decisions.audit import audit, external_change
+from decisions.audit import audit, external_change, last_policy_change
 from decisions.models import AuditEntry, Decision, KillSwitch
 from decisions.policy_change import (
+    ChangeResult,
     ChannelBusy,
     Outcome,
     Purpose,
@@ -30,6 +35,7 @@ from decisions.policy_change import (
     policy_change,
     policy_store,
     policy_write_record,
+    write_release,
     write_settle,
 )
 from decisions.rollback import RollbackError, decision_rollback
@@ -38,6 +44,10 @@ from decisions.writer import NodeWriter, node_writer
 from sources.clients.errors import SourceError
 
 logger = logging.getLogger(__name__)
+
+# How Daznode already knows a policy found in place of the one a decision was made from, for the stale reason.
+KNOWN_AS_OWN = "by Daznode's own rollback, restore or recovery"
+KNOWN_AS_EXTERNAL = "outside Daznode (already recorded)"
 
 
 class ApplyRefused(Exception):
@@ -91,9 +101,10 @@ def _apply_batch(pending: list[Decision], node: NodeWriter, actor: str, all_or_n
             done.append(decision)
             continue
         done.append(applied)
-        if applied.status == Decision.Status.FAILED and all_or_nothing:
+        # Failed, or its outcome unknown until recovery reads the node: either way the batch is not "all".
+        if applied.status != Decision.Status.APPLIED and all_or_nothing:
             _undo_batch(done, node, actor, culprit=applied)
-            reason = f"not attempted: decision {applied.pk} of the same all-or-nothing batch failed"
+            reason = f"not attempted: decision {applied.pk} of the same all-or-nothing batch was not applied"
             done.extend(_fail_unclaimed(left, actor, reason) for left in pending[position + 1 :])
             break
     return done
@@ -195,6 +206,9 @@ def _apply_claimed(decision: Decision, node: NodeWriter, actor: str) -> None:
     except ChannelBusy as exc:
         _fail(decision, actor, str(exc), source=node.source.name)
         return
+    if not write.known:
+        _leave_to_recovery(decision, write)
+        return
     took = write.outcome == Outcome.TOOK
     now = timezone.now()
     with transaction.atomic():
@@ -220,24 +234,48 @@ def _apply_claimed(decision: Decision, node: NodeWriter, actor: str) -> None:
         logger.error("channel %s: decision %s failed: %s", channel.chan_id, decision.pk, write.summary())
 
 
-def _stale(decision, channel, node, actor, *, decided_from: Policy, live: Policy) -> None:
+def _leave_to_recovery(decision: Decision, write: ChangeResult) -> None:
+    """Nothing could be read after the write: record no policy, leave the decision `applying` with a note, and
+    release the journal row so that recovery's next run reads the node and settles both."""
     with transaction.atomic():
-        external_change(
-            channel,
-            before=decided_from,
-            after=live,
-            source=node.source.name,
-            reason="found when applying: the policy is not the one the decision was made from",
-            decision=decision,
-        )
+        if write_release(write.journal):
+            Decision.objects.filter(pk=decision.pk, status=Decision.Status.APPLYING).update(
+                failure_reason=write.summary(), updated_at=timezone.now()
+            )
+    logger.error("channel %s: decision %s left to recovery: %s", decision.channel.chan_id, decision.pk, write.summary())
+
+
+def _stale(decision, channel, node, actor, *, decided_from: Policy, live: Policy) -> None:
+    why = f"fee rate {decided_from.fee_rate_ppm} → {live.fee_rate_ppm} ppm; nothing was sent, the next cycle decides"
+    known_as = _known_as(channel, live)
+    with transaction.atomic():
+        if known_as is None:
+            external_change(
+                channel,
+                before=decided_from,
+                after=live,
+                source=node.source.name,
+                reason="found when applying: the policy is not the one the decision was made from",
+                decision=decision,
+            )
         policy_store(channel=channel, policy=live)
         _fail(
             decision,
             actor,
-            f"the policy changed outside Daznode since the decision (fee rate {decided_from.fee_rate_ppm} → "
-            f"{live.fee_rate_ppm} ppm); nothing was sent, the next cycle decides afresh",
+            f"the policy changed {known_as or 'outside Daznode'} since the decision ({why} afresh)",
             source=node.source.name,
         )
+
+
+def _known_as(channel: Channel, live: Policy) -> str | None:
+    """How Daznode already knows `live`: a policy it set itself, or a change outside it already recorded; None for
+    a change made outside that nobody has recorded yet (the only one to record as external)."""
+    latest = last_policy_change(channel)
+    if latest is not None and latest.after and Policy.from_dict(latest.after).same_terms(live):
+        return KNOWN_AS_EXTERNAL if latest.action == AuditEntry.Action.EXTERNAL_CHANGE else KNOWN_AS_OWN
+    channel.refresh_from_db()
+    # Daznode stores what it wrote or put back (policy_store); the sync stores only what it records as external.
+    return KNOWN_AS_OWN if channel.policy().same_terms(live) else None
 
 
 def _set_failed(decision: Decision, reason: str) -> None:
@@ -247,14 +285,15 @@ def _set_failed(decision: Decision, reason: str) -> None:
 
 
 def _fail(decision: Decision, actor: str, reason: str, *, before=None, after=None, source: str = "") -> None:
-    _set_failed(decision, reason)
-    audit(
-        AuditEntry.Action.APPLY_FAILED,
-        actor=actor,
-        channel=decision.channel,
-        decision=decision,
-        before=before,
-        after=after,
-        reason=reason,
-        source=source,
-    )
+    with transaction.atomic():  # the status and its audit row, or neither
+        _set_failed(decision, reason)
+        audit(
+            AuditEntry.Action.APPLY_FAILED,
+            actor=actor,
+            channel=decision.channel,
+            decision=decision,
+            before=before,
+            after=after,
+            reason=reason,
+            source=source,
+        )

@@ -140,8 +140,10 @@ class PolicyWrite(models.Model):
     PolicyBackup and AuditEntry are the permanent, append-only history; this is the mutable journal that lets a
     write interrupted at any instant (a killed process, a power cut) be found and settled by reading the node
     (decisions.recovery). Settling is a conditional UPDATE (unsettled and unclaimed -> claimed and settled), so
-    the writer and recovery never both settle one write. Settled rows are pruned after SETTLED_WRITES_KEPT by
-    the recovery pass; the audit log keeps what happened.
+    the writer and recovery never both settle one write. A write after which the node could not be read is not
+    settled by its writer but released (released_at): only a policy read from the node is ever recorded, and
+    recovery reads it at its next run. Settled rows are pruned after SETTLED_WRITES_KEPT by the recovery pass;
+    the audit log keeps what happened.
     """
 
     class Purpose(models.TextChoices):
@@ -179,6 +181,12 @@ class PolicyWrite(models.Model):
     claimed_by = models.CharField(max_length=150, blank=True, help_text="Who settles it: the writer or recovery.")
     claimed_at = models.DateTimeField(null=True, blank=True)
     settled_at = models.DateTimeField(null=True, blank=True)
+    released_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The writer gave it up unsettled: the node could not be read after it. Not in flight any more: "
+        "recovery settles it at its next run.",
+    )
     outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
 
     class Meta:
@@ -194,7 +202,7 @@ class PolicyWrite(models.Model):
         ]
 
     def __str__(self) -> str:
-        state = self.get_outcome_display() if self.settled_at else "unsettled"
+        state = self.get_outcome_display() if self.settled_at else "released" if self.released_at else "unsettled"
         return f"{self.get_purpose_display()} on {self.channel.chan_id} at {self.started_at:%Y-%m-%d %H:%M} ({state})"
 
 

@@ -12,7 +12,10 @@ the whole network, and a refusal (LND listing the channel in failed_updates, a 4
 Every write is journalled first (models.PolicyWrite, committed in its own transaction before anything is sent),
 and settled by the writer with a conditional UPDATE in the transaction that records the outcome. A process
 killed at any instant in between leaves the row unsettled: the sync leaves the channel alone and recovery
-(decisions.recovery) settles it by reading the node once it is older than write_in_flight_bound().
+(decisions.recovery) settles it by reading the node once it is older than write_in_flight_bound(). Only a policy
+read from the node is ever recorded: when nothing could be read after a write (LND down, the circuit open, every
+read garbled), the writer does not settle its row but releases it (write_release), and recovery settles it at
+its next run, by reading the node, without waiting for the bound.
 """
 
 import logging
@@ -34,6 +37,10 @@ from sources.clients.http import ClientConfig
 logger = logging.getLogger(__name__)
 
 MAX_SENDS = 3
+UNREAD_NOTE = (
+    "the node could not be read back after it, so what it holds is unknown: recovery (recover_policy_writes) reads "
+    "it at its next run and settles this; the channel is held until then"
+)
 Outcome = PolicyWrite.Outcome
 Purpose = PolicyWrite.Purpose
 _CLIENT_DEFAULTS = ClientConfig(name="defaults", base_url="")  # sources.connect builds every client with these
@@ -71,15 +78,23 @@ class ChangeResult:
     journal: PolicyWrite
     problem: str = ""
 
+    @property
+    def known(self) -> bool:
+        """The node was read after the last thing sent: what it holds can be recorded."""
+        return self.found is not None
+
     def summary(self) -> str:
         if self.outcome == Outcome.TOOK:
             return "the node took the policy"
+        found = self.found
+        if found is None:
+            return f"{self.problem}; {UNREAD_NOTE}"
         outcome = {
             Outcome.KEPT: "the node kept its previous policy",
             Outcome.RESTORED: f"the previous policy was restored from backup {self.backup.pk}",
             Outcome.UNKNOWN: (
-                f"RESTORING BACKUP {self.backup.pk} FAILED: the node's policy is unknown; check it and use "
-                "rollback_channel"
+                f"RESTORING BACKUP {self.backup.pk} FAILED: the node holds neither it nor the policy sent "
+                f"(fee rate {found.fee_rate_ppm} ppm); check it and use rollback_channel"
             ),
         }[self.outcome]
         return f"{self.problem}; {outcome}"
@@ -162,7 +177,8 @@ def policy_change(
     if not restore_problem:
         return ChangeResult(Outcome.RESTORED, live, to_send, restored, backup, journal, problem)
     logger.error("channel %s: putting back backup %s failed: %s", channel.chan_id, backup.pk, restore_problem)
-    return ChangeResult(Outcome.UNKNOWN, live, to_send, restored or found, backup, journal, problem)
+    # Only the read after the put-back counts: an earlier one may predate a put-back the node took.
+    return ChangeResult(Outcome.UNKNOWN, live, to_send, restored, backup, journal, problem)
 
 
 def _journal(*, node: NodeWriter, channel: Channel, live: Policy, to_send: Policy, recovers, **row) -> PolicyWrite:
@@ -199,14 +215,32 @@ def write_settle(journal: PolicyWrite, *, outcome: str, by: str, now: datetime |
     return settled == 1
 
 
+def write_release(journal: PolicyWrite, *, now: datetime | None = None) -> bool:
+    """The writer gives up its unsettled row: nothing could be read after the write, so there is nothing true to
+    record. The row stays unsettled (the channel held) and, no longer in flight, is settled by recovery's next run.
+    False when recovery claimed it first. Call it inside the transaction that notes this on the decision."""
+    released = PolicyWrite.objects.filter(pk=journal.pk, settled_at__isnull=True, claimed_by="").update(
+        released_at=now or timezone.now()
+    )
+    if released:
+        logger.warning(
+            "policy write %s on channel %s: the node could not be read back; left to recovery",
+            journal.pk,
+            journal.channel_id,
+        )
+    return released == 1
+
+
 def policy_write_record(
     write: ChangeResult, *, channel: Channel, actor: str, action: str, reason: str, decision: Decision | None = None
 ) -> AuditEntry:
     """Store what the node holds on the channel row and audit the change: `action` when it took, APPLY_FAILED
-    (with the outcome) otherwise. Call it inside the transaction that also settles the decision."""
+    (with the outcome) otherwise. Only for a write whose outcome was read (`write.known`); call it inside the
+    transaction that also settles the decision."""
+    if write.found is None:
+        raise ValueError("nothing was read from the node after the write: release it (write_release) instead")
     now = timezone.now()
-    if write.found is not None:
-        policy_store(channel=channel, policy=write.found, set_at=now)
+    policy_store(channel=channel, policy=write.found, set_at=now)
     took = write.outcome == Outcome.TOOK
     return audit(
         action if took else AuditEntry.Action.APPLY_FAILED,

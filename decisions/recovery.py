@@ -9,13 +9,14 @@ Each journal row says "Daznode was moving this channel from `before` to `target`
     it holds anything else `before` is put back (decisions.policy_change, journalled as a recovery write)
 
 A row is settled only once it is older than write_in_flight_bound() (the worst case of one write, from
-DAZNODE_SOURCE_TIMEOUT), at a worker's start as on the schedule, so that a write another process still has in
-flight is never settled under it. A row is claimed with a conditional UPDATE before the node is read, and the
-writer settles its own row with the same condition: the writer and recovery never both settle one write. A
-decision claimed but left with nothing sent (no journal row) is failed, or applied again for a rollback; a fee
-cycle whose write recovery settled, or older than the task time limit without a finish time, is closed as
-interrupted. Until then the sync leaves the channel's policy alone (decisions.sync): Daznode's own write is never
-recorded as a change made outside Daznode. Settled rows are pruned after SETTLED_WRITES_KEPT.
+DAZNODE_SOURCE_TIMEOUT), at a worker's start as on the schedule, so that a write another process still has in flight
+is never settled under it; or at its next run when its writer released it (released_at: the node could not be read
+after the write, and the writer, done with it, recorded nothing). A row is claimed with a conditional UPDATE before
+the node is read, and the writer settles its own row with the same condition: the writer and recovery never both
+settle one write. A decision claimed but left with nothing sent (no journal row) is failed, or applied again for a
+rollback; a fee cycle whose write recovery settled, or older than the task time limit without a finish time, is
+closed as interrupted. Until then the sync leaves the channel's policy alone (decisions.sync): Daznode's own write
+is never recorded as a change made outside Daznode. Settled rows are pruned after SETTLED_WRITES_KEPT.
 """
 
 import logging
@@ -109,7 +110,7 @@ def recover_policy_writes(*, older_than: timedelta | None = None, now: datetime 
             report.error = str(exc)
             logger.warning("recovery could not reach our node: %s", exc)
             for journal in claimed:
-                if _release(journal, token):
+                if _unclaim(journal, token):
                     report.unknown.append(journal.pk)
     report.cycles_closed = _close_interrupted_cycles(now=now, cycles=report.cycles)
     report.pruned, _ = PolicyWrite.objects.filter(settled_at__lt=now - SETTLED_WRITES_KEPT).delete()
@@ -117,9 +118,11 @@ def recover_policy_writes(*, older_than: timedelta | None = None, now: datetime 
 
 
 def _claim(*, cutoff: datetime, now: datetime, token: str) -> list[PolicyWrite]:
-    """The interrupted writes, each claimed for this run by a conditional UPDATE: unsettled, and unclaimed or
-    claimed by a recovery that died (a claim older than the cutoff)."""
-    rows = PolicyWrite.objects.filter(settled_at__isnull=True, recovers__isnull=True, started_at__lte=cutoff).filter(
+    """The interrupted writes (older than the cutoff) and those their writer released, each claimed for this run by
+    a conditional UPDATE: unsettled, and unclaimed or claimed by a recovery that died (a claim older than the
+    cutoff)."""
+    not_in_flight = Q(started_at__lte=cutoff) | Q(released_at__isnull=False)
+    rows = PolicyWrite.objects.filter(not_in_flight, settled_at__isnull=True, recovers__isnull=True).filter(
         Q(claimed_by="") | Q(claimed_at__lte=cutoff)
     )
     claimed = []
@@ -132,7 +135,7 @@ def _claim(*, cutoff: datetime, now: datetime, token: str) -> list[PolicyWrite]:
     return claimed
 
 
-def _release(journal: PolicyWrite, token: str) -> bool:
+def _unclaim(journal: PolicyWrite, token: str) -> bool:
     """Not settled: unclaimed again, so that the next run (or its writer) takes it."""
     return (
         PolicyWrite.objects.filter(pk=journal.pk, claimed_by=token, settled_at__isnull=True).update(
@@ -164,7 +167,7 @@ def _reconcile(journal: PolicyWrite, node: NodeWriter, token: str, report: Recov
         live = node.read(journal.channel)
     except SourceError as exc:
         logger.warning("recovery: channel %s of write %s unreadable: %s", journal.channel.chan_id, journal.pk, exc)
-        _release(journal, token)
+        _unclaim(journal, token)
         report.unknown.append(journal.pk)
         return
     if live.same_terms(target):
@@ -181,6 +184,13 @@ def _reconcile(journal: PolicyWrite, node: NodeWriter, token: str, report: Recov
 
 def _what(journal: PolicyWrite) -> str:
     return f"the {journal.get_purpose_display().lower()} by {journal.actor} (write {journal.pk})"
+
+
+def _ended(journal: PolicyWrite, interrupted: str) -> str:
+    """Which write, and how it ended for its writer, as an audit reason says it."""
+    if journal.released_at is not None:
+        return f"{_what(journal)} was left unknown by its writer (the node could not be read after it)"
+    return f"{_what(journal)} {interrupted}"
 
 
 def _took(journal: PolicyWrite, live: Policy, token: str, *, source: str) -> bool:
@@ -205,7 +215,7 @@ def _took(journal: PolicyWrite, live: Policy, token: str, *, source: str) -> boo
             decision=journal.decision,
             before=journal.before,
             after=live,
-            reason=f"{_what(journal)} was interrupted after the node took it; found on the node by recovery",
+            reason=f"{_ended(journal, 'was interrupted after the node took it')}; found on the node by recovery",
             source=source,
             at=now,
         )
@@ -213,7 +223,7 @@ def _took(journal: PolicyWrite, live: Policy, token: str, *, source: str) -> boo
 
 
 def _not_taken(journal: PolicyWrite, live: Policy, token: str, *, source: str) -> bool:
-    reason = f"{_what(journal)} was interrupted before the node took it; the node keeps its previous policy"
+    reason = f"{_ended(journal, 'was interrupted before the node took it')}; the node keeps its previous policy"
     now = timezone.now()
     with transaction.atomic():
         if not _settle_claimed(journal, token, Outcome.KEPT, now):
@@ -262,7 +272,7 @@ def _put_back(journal: PolicyWrite, node: NodeWriter, live: Policy, token: str, 
     )
     if write.found is None:  # still unknown: settle the put-back, leave the write for the next run
         write_settle(write.journal, outcome=write.outcome, by=RECOVERY_ACTOR)
-        _release(journal, token)
+        _unclaim(journal, token)
         report.unknown.append(journal.pk)
         return False
     return _record_put_back(journal, write, token, report)
@@ -270,7 +280,7 @@ def _put_back(journal: PolicyWrite, node: NodeWriter, live: Policy, token: str, 
 
 def _record_put_back(journal: PolicyWrite, write: ChangeResult, token: str, report: RecoveryReport) -> bool:
     took = write.outcome == Outcome.TOOK
-    reason = f"{_what(journal)} was interrupted; the node held neither its target nor backup {journal.backup_id}"
+    reason = f"{_ended(journal, 'was interrupted')}; the node held neither its target nor backup {journal.backup_id}"
     reason = f"{reason}; backup {journal.backup_id} was put back" if took else f"{reason}: {write.summary()}"
     now = timezone.now()
     with transaction.atomic():

@@ -6,27 +6,33 @@ rolling back what is already rolled back changes nothing. It refuses to overwrit
 outside Daznode since (that change is recorded) unless forced, and refuses while another write to the channel is
 unsettled. A decision is `rolling_back` while its rollback is written: claimed by a conditional UPDATE, so two
 rollbacks never both send, and left so by a process killed mid-write until recovery reads the node and settles
-it (rolled back if the node holds the backup, applied again if it still holds the decision's policy).
+it (rolled back if the node holds the backup, applied again if it still holds the decision's policy). It is left
+so as well when the node could not be read after the write: the journal row is released to recovery's next run
+(WriteLeftToRecovery), because only a policy read from the node is ever recorded.
 """
 
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NoReturn
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from channels.models import Channel
 from daznode.lightning import Policy
 from decisions.audit import audit, external_change, last_policy_change
-from decisions.models import POLICY_CHANGING_ACTIONS, AuditEntry, Decision
+from decisions.models import POLICY_CHANGING_ACTIONS, AuditEntry, Decision, PolicyWrite
 from decisions.policy_change import (
+    ChangeResult,
     ChannelBusy,
     Outcome,
     Purpose,
     channel_write_unsettled,
     policy_change,
     policy_write_record,
+    write_release,
     write_settle,
 )
 from decisions.writer import NodeWriter, node_writer
@@ -45,6 +51,10 @@ class ExternalChangeConflict(RollbackError):
 
 class SettledByRecovery(RollbackError):
     """The rollback's write outlived the bound and recovery settled it from what the node holds: its record stands."""
+
+
+class WriteLeftToRecovery(RollbackError):
+    """The node could not be read after the rollback's write: recovery's next run reads it and settles the rollback."""
 
 
 @dataclass(frozen=True)
@@ -98,8 +108,10 @@ def decision_rollback(
             decision=decision,
             writer=writer,
         )
-    finally:  # not rolled back (refused, unreachable, not taken): still applied, unless recovery settled it
-        Decision.objects.filter(pk=decision.pk, status=Decision.Status.ROLLING_BACK).update(
+    finally:  # not rolled back (refused, unreachable, not taken): still applied, unless recovery settled it or
+        # its write awaits recovery (then only the node can say whether it is rolled back)
+        awaiting = PolicyWrite.objects.filter(decision=OuterRef("pk"), settled_at__isnull=True)
+        Decision.objects.filter(pk=decision.pk, status=Decision.Status.ROLLING_BACK).exclude(Exists(awaiting)).update(
             status=Decision.Status.APPLIED, updated_at=timezone.now()
         )
 
@@ -154,10 +166,10 @@ def rolled_back_settle(
     """The decisions a rollback's outcome settles: the one rolled back (or applied again when the node did not take
     it); for a channel rollback that took, those applied after its point in time. Also used by recovery."""
     now = timezone.now()
-    if decision is not None:
+    if decision is not None:  # settled: a note that its outcome awaited recovery no longer holds
         status = Decision.Status.ROLLED_BACK if took else Decision.Status.APPLIED
         Decision.objects.filter(pk=decision.pk).update(
-            status=status, rolled_back_at=now if took else None, updated_at=now
+            status=status, rolled_back_at=now if took else None, failure_reason="", updated_at=now
         )
     elif took and rollback_to is not None:
         Decision.objects.filter(channel=channel, status=Decision.Status.APPLIED, applied_at__gt=rollback_to).update(
@@ -226,6 +238,8 @@ def _restore_with(node: NodeWriter, job: _Restore) -> RollbackResult:
         decision=decision,
         rollback_to=job.rollback_to,
     )
+    if not write.known:
+        _leave_to_recovery(channel, decision, write)
     took = write.outcome == Outcome.TOOK
     with transaction.atomic():
         if not write_settle(write.journal, outcome=write.outcome, by=actor):
@@ -243,6 +257,23 @@ def _restore_with(node: NodeWriter, job: _Restore) -> RollbackResult:
         )
     logger.info("channel %s: %s", channel.chan_id, reason)
     return RollbackResult(True, f"channel {channel.chan_id} rolled back", live, write.found)
+
+
+def _leave_to_recovery(channel: Channel, decision: Decision | None, write: ChangeResult) -> NoReturn:
+    """Nothing could be read after the write: record no policy; the decision stays `rolling_back` with a note, and
+    the journal row is released so that recovery's next run reads the node and settles both."""
+    with transaction.atomic():
+        if not write_release(write.journal):
+            raise SettledByRecovery(
+                f"the rollback of channel {channel.chan_id} outlived its bound; recovery settles it from what the "
+                "node holds (see the audit log)"
+            )
+        if decision is not None:
+            Decision.objects.filter(pk=decision.pk, status=Decision.Status.ROLLING_BACK).update(
+                failure_reason=f"rollback: {write.summary()}", updated_at=timezone.now()
+            )
+    logger.error("channel %s: rollback left to recovery: %s", channel.chan_id, write.summary())
+    raise WriteLeftToRecovery(f"the rollback of channel {channel.chan_id}: {write.summary()}")
 
 
 def _record_external(channel, node, decision, *, expected: Policy, live: Policy) -> None:

@@ -248,6 +248,19 @@ def test_a_failed_application_answers_502_with_the_reason_and_leaves_the_node_al
     assert live_policy(node, channel) == before
 
 
+def test_an_application_whose_outcome_is_unread_answers_502_still_applying_with_the_note(node, operator):
+    channel = open_channels(1)[0]
+    node.faults.inject("malformed_json", path="/v1/chanpolicy", count=1)  # taken, the answer garbled
+    node.faults.inject("malformed_json", path=f"/v1/graph/edge/{channel.chan_id}", skip=1, count=100)
+    node.faults.inject("unavailable", path="/v1/chanpolicy", count=100)
+
+    response = post(operator, f"decisions/{make_decision(channel).pk}/apply")
+
+    assert response.status_code == 502
+    body = response.json()
+    assert body["status"] == "applying" and "recovery (recover_policy_writes)" in body["failure_reason"]
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [

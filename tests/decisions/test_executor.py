@@ -5,12 +5,14 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from channels.models import Channel
 from daznode.lightning import Policy
 from decisions.executor import ApplyRefused, decision_apply, decisions_apply
 from decisions.models import AuditEntry, Decision, KillSwitch, PolicyBackup
+from decisions.rollback import decision_rollback
+from decisions.sync import node_sync
 from tests.decisions.conftest import change_outside, live_policy, make_decision, open_channels
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -266,3 +268,48 @@ def test_a_batch_leaves_a_decision_another_worker_holds_to_that_worker(node):
     ]
     assert done[2].claimed_by == "other-worker" and not done[2].audit_entries.exists(), "theirs, untouched"
     assert live_policy(node, channels[2]) == befores[2]
+
+
+def test_a_policy_daznode_itself_put_back_since_the_decision_fails_it_as_stale_not_as_external(node, settings):
+    settings.DAZNODE_DECISION_LIMITS = {**settings.DAZNODE_DECISION_LIMITS, "cooldown": timedelta(0)}
+    channel = open_channels(1)[0]
+    before = live_policy(node, channel)
+    first = decision_apply(decision=make_decision(channel, fee_rate_ppm=before.fee_rate_ppm + 20), actor="tester")
+    channel.refresh_from_db()
+    second = make_decision(channel, fee_rate_ppm=before.fee_rate_ppm + 40)  # decided from the applied policy
+    assert decision_rollback(decision=first, actor="tester").changed  # Daznode itself puts the backup back
+    taken = updates_taken(node, channel)
+
+    second = decision_apply(decision=second, actor="tester")
+
+    assert second.status == Decision.Status.FAILED
+    assert "changed by Daznode's own rollback, restore or recovery since the decision" in second.failure_reason
+    assert not AuditEntry.objects.filter(action=AuditEntry.Action.EXTERNAL_CHANGE).exists(), "nobody outside"
+    assert updates_taken(node, channel) == taken and live_policy(node, channel).same_terms(before)
+
+
+def test_a_change_outside_the_sync_already_recorded_is_not_recorded_twice_when_applying(node, settings):
+    settings.DAZNODE_DECISION_LIMITS = {**settings.DAZNODE_DECISION_LIMITS, "cooldown": timedelta(0)}
+    channel = open_channels(1)[0]
+    decision = make_decision(channel)
+    change_outside(node, channel, 777)
+    node_sync()
+    decision = decision_apply(decision=decision, actor="tester")
+    assert decision.status == Decision.Status.FAILED and "changed outside Daznode" in decision.failure_reason
+    assert AuditEntry.objects.filter(action=AuditEntry.Action.EXTERNAL_CHANGE).count() == 1
+
+
+def test_a_failure_is_recorded_with_its_audit_row_or_not_at_all(node, monkeypatch):
+    channel = open_channels(1)[0]
+    decision = make_decision(channel)
+    node.faults.inject("drop", count=100)  # the node is down: nothing is sent, the decision fails
+
+    def audit_log_unwritable(*args, **kwargs):
+        raise DatabaseError("the audit row could not be written")
+
+    monkeypatch.setattr("decisions.executor.audit", audit_log_unwritable)
+    with pytest.raises(DatabaseError):
+        decision_apply(decision=decision, actor="tester")
+    decision.refresh_from_db()
+    assert decision.status == Decision.Status.APPLYING, "not failed without its audit row: recovery settles it"
+    assert decision.failure_reason == ""
