@@ -118,6 +118,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: probes come by addresses and container names that ALLOWED_HOSTS does not list.
+    "daznode.middleware.HealthzMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -261,7 +263,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("DAZNODE_TASK_TIME_LIMIT_SECONDS", 30 * 60, minimum=10)
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, plus a heartbeat file the container healthcheck reads.
+CELERY_BEAT_SCHEDULER = "daznode.beat:HeartbeatScheduler"
 
 # The periodic work, upserted into django-celery-beat by name when beat starts (daznode.schedule). Each
 # interval is overridable from the environment; a run that has not started within its interval expires,
@@ -460,3 +463,9 @@ DAZNODE_ACCESS_COUNT_RETENTION = env_duration("DAZNODE_ACCESS_COUNT_RETENTION", 
 
 DAZNODE_ADMIN_USER = env_str("DAZNODE_ADMIN_USER", "admin")
 DAZNODE_ADMIN_PASSWORD = env_secret("DAZNODE_ADMIN_PASSWORD")
+
+# Docker: the LND node the container imports into the vault as the source `lnd` at each start (manage.py
+# lnd_import): its REST address and the paths of its macaroon and certificate, mounted read-only.
+DAZNODE_LND_URL = env_url("DAZNODE_LND_URL", schemes=("https", "http"))
+DAZNODE_LND_MACAROON_FILE = env_str("DAZNODE_LND_MACAROON_FILE")
+DAZNODE_LND_TLS_CERT_FILE = env_str("DAZNODE_LND_TLS_CERT_FILE")

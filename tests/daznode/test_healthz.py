@@ -50,3 +50,15 @@ def test_https_redirects_spare_the_plain_http_probe(client, settings):
     settings.SECURE_SSL_REDIRECT = True
     assert client.get("/healthz").status_code == 200
     assert client.get("/admin/login/").status_code == 301
+
+
+@pytest.mark.django_db
+def test_it_answers_any_host_name_while_the_rest_keeps_the_host_check(client, settings):
+    # Docker probes by address, Caddy by container name: neither is in ALLOWED_HOSTS, and a 400 there would keep
+    # the whole stack waiting on a web service that works.
+    settings.ALLOWED_HOSTS = ["daznode.example"]
+    response = client.get("/healthz", HTTP_HOST="umbrel.local")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+    assert client.get("/admin/login/", HTTP_HOST="umbrel.local").status_code == 400
+    assert client.post("/healthz", HTTP_HOST="umbrel.local").status_code == 405
