@@ -10,7 +10,7 @@ LNBITS_VENV := .venv-lnbits
 # database and test database.
 TEST_WORKERS ?= $(shell echo $$(( 2 * $$(nproc 2>/dev/null || echo 1) )))
 
-.PHONY: install run test lint typecheck bench changepassword clean
+.PHONY: install run test lint typecheck bench changepassword clean compose-smoke
 
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Daznode needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -50,6 +50,22 @@ bench: $(VENV)/.installed
 	$(PY) -m tests.benchmarks.bench_centrality
 	$(PY) -m tests.benchmarks.bench_scoring
 	$(PY) -m tests.benchmarks.bench_fee_cycle
+
+## compose-smoke: build the image and run the whole compose stack for real (needs ../shared/tools/offline-docker)
+OFFLINE_DOCKER ?= ../shared/tools/offline-docker/offline-docker
+compose-smoke: $(VENV)/.installed
+	@test -x $(OFFLINE_DOCKER) || { echo "compose-smoke skipped: $(OFFLINE_DOCKER) is absent (it runs Docker here)"; exit 0; }; \
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH docker/smoke.sh $(abspath $(OFFLINE_DOCKER)) $(abspath $(PY))
+
+## umbrel-package: the Umbrel app package for pushed images, written to build/umbrel/daznode (standard library
+## only). make umbrel-package IMAGE=ghcr.io/OWNER/daznode:1.2.0@sha256:... POSTGRES_IMAGE=postgres:16@sha256:...
+## REDIS_IMAGE=redis:7@sha256:... REPO_URL=https://github.com/OWNER/daznode [SUBMISSION=<umbrel-apps PR URL>]
+.PHONY: umbrel-package
+UMBREL_OUT ?= build/umbrel
+umbrel-package:
+	$(PYTHON) docker/umbrel_package.py --image "$(IMAGE)" --postgres-image "$(POSTGRES_IMAGE)" \
+		--redis-image "$(REDIS_IMAGE)" --repo-url "$(REPO_URL)" --out "$(UMBREL_OUT)" \
+		$(if $(SUBMISSION),--submission "$(SUBMISSION)")
 
 changepassword: $(VENV)/.installed
 	$(PY) manage.py changepassword $${DAZNODE_ADMIN_USER:-admin}
