@@ -217,6 +217,19 @@ def secret_rotate(
     return new
 
 
+def secret_store(*, name: str, kind: str, value: bytes, actor: str) -> Secret:
+    """The secret `name` holding `value`, whatever was there: the active version when it already holds it, else a
+    rotation to it, else a new secret. For values that arrive from outside at each start (a mounted macaroon, the
+    simulator's fresh one), so that an unchanged file changes nothing in the vault."""
+    try:
+        current = secret_current(name)
+    except Secret.DoesNotExist:
+        return secret_create(name=name, kind=kind, value=value, actor=actor)
+    if current.status() == Secret.Status.ACTIVE and current.fingerprint == hashlib.sha256(value).hexdigest():
+        return current
+    return secret_rotate(current, value=value, actor=actor)
+
+
 @transaction.atomic
 def secret_revoke(secret: Secret, *, actor: str, reason: str = "", ip: str | None = None) -> Secret:
     """Revoke now. Idempotent; brings a revocation scheduled for later (a rotation grace) forward to now."""

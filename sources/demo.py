@@ -1,13 +1,12 @@
 """The simulated node as a data source, so that `make run` with no node configured shows the product working."""
 
-import hashlib
 import logging
 
 from celery import signature
 from django.db import connection, transaction
 
 from auth_vault.models import Secret
-from auth_vault.services import secret_create, secret_current, secret_rotate
+from auth_vault.services import secret_store
 from daznode import celery_app
 from sources.health import HealthCheckManager
 from sources.models import Source
@@ -15,17 +14,6 @@ from sources.snapshots import refresh_graph
 from sources.tasks import after_new_snapshot
 
 logger = logging.getLogger(__name__)
-
-
-def _store(name: str, kind: str, value: bytes, *, actor: str) -> Secret:
-    """The vault entry for `name` holding `value`: unchanged, rotated to it, or created."""
-    try:
-        current = secret_current(name)
-    except Secret.DoesNotExist:
-        return secret_create(name=name, kind=kind, value=value, actor=actor)
-    if current.status() == Secret.Status.ACTIVE and current.fingerprint == hashlib.sha256(value).hexdigest():
-        return current
-    return secret_rotate(current, value=value, actor=actor)
 
 
 def other_lnd_source(name: str) -> Source | None:
@@ -37,8 +25,10 @@ def simulated_node_register(
     *, name: str, url: str, macaroon: bytes, cert_pem: bytes | None, actor: str = "simulate_lnd"
 ) -> Source:
     """Store the simulator's macaroon (new at every start) and certificate in the vault, and point a source at it."""
-    credential = _store(f"{name}-macaroon", Secret.Kind.MACAROON, macaroon, actor=actor)
-    certificate = _store(f"{name}-tls", Secret.Kind.TLS_CERT, cert_pem, actor=actor) if cert_pem else None
+    credential = secret_store(name=f"{name}-macaroon", kind=Secret.Kind.MACAROON, value=macaroon, actor=actor)
+    certificate = None
+    if cert_pem:
+        certificate = secret_store(name=f"{name}-tls", kind=Secret.Kind.TLS_CERT, value=cert_pem, actor=actor)
     source, _ = Source.objects.update_or_create(
         name=name,
         defaults={

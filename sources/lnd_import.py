@@ -12,8 +12,7 @@ from django.db import transaction
 
 from auth_vault.macaroons import parse_macaroon
 from auth_vault.models import Secret
-from auth_vault.services import read_secret_file
-from sources.demo import _store as vault_store
+from auth_vault.services import read_secret_file, secret_store
 from sources.models import Source
 
 LND_SOURCE_NAME = "lnd"
@@ -41,10 +40,12 @@ def lnd_source_import(
     macaroon = read_secret_file(macaroon_path)
     permissions = sorted(parse_macaroon(macaroon).permissions or [])
     warnings = parse_macaroon(macaroon).warnings()
-    credential = vault_store(f"{name}-macaroon", Secret.Kind.MACAROON, macaroon, actor=ACTOR)
+    credential = secret_store(name=f"{name}-macaroon", kind=Secret.Kind.MACAROON, value=macaroon, actor=ACTOR)
     certificate = None
     if cert_path is not None:
-        certificate = vault_store(f"{name}-tls", Secret.Kind.TLS_CERT, read_secret_file(cert_path), actor=ACTOR)
+        certificate = secret_store(
+            name=f"{name}-tls", kind=Secret.Kind.TLS_CERT, value=read_secret_file(cert_path), actor=ACTOR
+        )
     source, _ = Source.objects.update_or_create(
         name=name,
         defaults={
