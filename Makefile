@@ -50,6 +50,7 @@ bench: $(VENV)/.installed
 	$(PY) -m tests.benchmarks.bench_centrality
 	$(PY) -m tests.benchmarks.bench_scoring
 	$(PY) -m tests.benchmarks.bench_fee_cycle
+	$(PY) -m tests.benchmarks.bench_idle_memory
 
 ## compose-smoke: build the image and run the whole compose stack for real (needs ../shared/tools/offline-docker)
 OFFLINE_DOCKER ?= ../shared/tools/offline-docker/offline-docker

@@ -5,7 +5,11 @@
 #   web      gunicorn on DAZNODE_BIND (daznode/gunicorn_conf.py reads it)
 #   worker   the Celery worker
 #   beat     the Celery scheduler (it writes the heartbeat its healthcheck reads)
-#   healthcheck web|worker|beat   exit 0 when that role is healthy
+#   worker-with-beat   the worker with the scheduler embedded (one container less, for a small box such as
+#            Umbrel's); run exactly one of it and no separate beat, or each task is sent twice
+#   healthcheck web|worker|beat|worker-with-beat   exit 0 when that role is healthy
+# DAZNODE_WORKER_POOL (prefork, or solo to run tasks in the worker's own process) and DAZNODE_WORKER_CONCURRENCY
+# shape the worker; solo saves a process of about 95 MB but enforces no task time limit.
 # Anything else runs as a command (for example `manage.py createsuperuser`).
 set -e
 
@@ -52,13 +56,25 @@ case "$1" in
     ;;
   worker)
     check_secret_files
-    exec celery -A daznode worker --loglevel INFO --concurrency "${DAZNODE_WORKER_CONCURRENCY:-2}"
+    exec celery -A daznode worker --loglevel INFO --concurrency "${DAZNODE_WORKER_CONCURRENCY:-2}" \
+      --pool "${DAZNODE_WORKER_POOL:-prefork}"
+    ;;
+  worker-with-beat)
+    check_secret_files
+    # Beat runs in a process forked from the worker, sharing its pages, and writes the same heartbeat.
+    exec celery -A daznode worker --beat --loglevel INFO --concurrency "${DAZNODE_WORKER_CONCURRENCY:-2}" \
+      --pool "${DAZNODE_WORKER_POOL:-prefork}"
     ;;
   beat)
     check_secret_files
     exec celery -A daznode beat --loglevel INFO --pidfile=
     ;;
   healthcheck)
+    if [ "$2" = worker-with-beat ]; then
+      # Healthy when both halves are: the scheduler ticks and the worker answers.
+      python docker/healthcheck.py beat
+      exec python docker/healthcheck.py worker
+    fi
     exec python docker/healthcheck.py "$2"
     ;;
   *)

@@ -20,7 +20,9 @@ PUSHED_IMAGE = f"ghcr.io/someone/daznode:v1.2.0@{PUSHED_DIGEST}"
 POSTGRES_IMAGE = "postgres:16@sha256:" + "1" * 64
 REDIS_IMAGE = "redis:7@sha256:" + "2" * 64
 REPO_URL = "https://github.com/someone/daznode"
-DAZNODE_SERVICES = ("migrate", "web", "worker", "beat")
+# Service -> the entrypoint role it runs. Beat is embedded in the worker on Umbrel (a small box): no beat service.
+DAZNODE_ROLES = {"migrate": "migrate", "web": "web", "worker": "worker-with-beat"}
+DAZNODE_SERVICES = tuple(DAZNODE_ROLES)
 
 
 def _load(name: str) -> ModuleType:
@@ -74,7 +76,20 @@ def test_it_reaches_lnd_through_the_lightning_apps_exports_and_a_read_only_mount
         assert environment["DAZNODE_ADMIN_PASSWORD"] == "${APP_PASSWORD}"
         assert environment["DAZNODE_DECISION_MODE"] == "dry_run"
         assert "${APP_LIGHTNING_NODE_DATA_DIR}:/lnd:ro" in services[name]["volumes"]
-        assert services[name]["command"] == [name]
+        assert services[name]["command"] == [DAZNODE_ROLES[name]]
+
+
+def test_it_runs_the_small_stack_with_one_scheduler_whose_health_is_checked() -> None:
+    services = _read(TEMPLATE, "docker-compose.yml")["services"]
+    roles = [service.get("command") for service in services.values()]
+    assert ["beat"] not in roles
+    assert roles.count(["worker-with-beat"]) == 1
+    worker = services["worker"]
+    assert worker["healthcheck"]["test"] == ["CMD", "docker/entrypoint.sh", "healthcheck", "worker-with-beat"]
+    assert "deploy" not in worker  # no replicas: a second embedded beat would send every task twice
+    environment = worker["environment"]
+    assert (environment["DAZNODE_WORKER_POOL"], environment["DAZNODE_WORKER_CONCURRENCY"]) == ("solo", "1")
+    assert services["web"]["environment"]["DAZNODE_WEB_WORKERS"] == "1"
 
 
 def test_it_holds_only_placeholders_that_the_generator_replaces() -> None:
