@@ -229,9 +229,8 @@ def refresh_graph(
     _record_failed_attempts(answer.attempts, started_at=started_at)
     document = answer.value
     _log_skipped(document.summary, answer.source.name)
-    compact = CompactGraph.from_document(document.document)
     snapshot = GraphSnapshot.from_document(
-        source=answer.source, document=document, ttl=settings.DAZNODE_GRAPH_TTL, compact=compact
+        source=answer.source, document=document, ttl=settings.DAZNODE_GRAPH_TTL, compact=document.compact
     )
     with transaction.atomic():
         snapshot.save()

@@ -1,6 +1,6 @@
 """Issue targets for the graph cache, on the real mainnet graph served by the simulator over loopback:
 
-- fetch + parse + persist a snapshot: <= 5 s wall, <= 400 MB peak RSS (2-core machine);
+- fetch + parse + persist a snapshot: <= 5 s wall, <= 250 MB peak RSS (2-core machine);
 - load the latest snapshot from level 2 (database): <= 1 s; from level 1 (cache): <= 0.2 s.
 
 The simulator runs in its own process, so the figures are the client's alone. Uses DATABASE_URL and REDIS_URL
@@ -144,7 +144,7 @@ def main() -> int:
             refresh.seconds["refresh"],
             refresh.peak_rss_mb,
             target_s=5,
-            target_mb=400,
+            target_mb=250,
         ),
         report(
             "load the latest snapshot from level 2 (database)",
