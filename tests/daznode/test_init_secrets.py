@@ -2,7 +2,7 @@ import os
 import stat
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from auth_vault.crypto import parse_keyring
 from daznode.secret_files import OWNER_ONLY, WORLD_READABLE, secret_file_mode
@@ -45,3 +45,11 @@ def test_it_makes_files_readable_by_the_container_when_it_cannot_give_them_away(
     assert secret_file_mode(euid=0, uid=1000) == OWNER_ONLY
     assert secret_file_mode(euid=1000, uid=1000) == OWNER_ONLY
     assert secret_file_mode(euid=1001, uid=1000) == WORLD_READABLE
+
+
+def test_a_folder_it_cannot_write_is_named_in_a_clear_error_not_a_traceback(tmp_path):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    with pytest.raises(CommandError, match=f"cannot write the secrets into {blocked}/secrets"):
+        call_command("init_secrets", "--dir", str(blocked / "secrets"))
+    assert blocked.read_text() == "not a folder"

@@ -2,7 +2,7 @@ from io import StringIO
 from pathlib import Path
 
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from daznode.secret_files import CONTAINER_UID, secret_files_init
 
@@ -22,7 +22,10 @@ class Command(BaseCommand):
         parser.add_argument("--uid", type=int, default=CONTAINER_UID, help="The container's user id (1000).")
 
     def handle(self, *args, dir: str, uid: int, **options):
-        report = secret_files_init(directory=Path(dir), vault_key=_new_vault_key, uid=uid)
+        try:
+            report = secret_files_init(directory=Path(dir), vault_key=_new_vault_key, uid=uid)
+        except OSError as exc:  # a folder that cannot be made or written: say which, no traceback
+            raise CommandError(f"cannot write the secrets into {dir}: {exc.strerror or exc}") from None
         for name in report.created:
             self.stdout.write(f"created {dir}/{name}")
         for name in report.kept:
