@@ -99,6 +99,9 @@ if env_bool("DAZNODE_TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# The dashboard's own login page (the admin keeps its own); Umbrel opens apps in a new tab, never in a frame.
+LOGIN_URL = "ui:login"
+LOGIN_REDIRECT_URL = "ui:dashboard"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -28,5 +28,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("admin/", admin.site.urls),
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    # The operator's pages; "/" opens the overview (the login page first for anyone signed out).
+    path("umbrel-ui/", include("decisions.dashboard.urls")),
+    path("", RedirectView.as_view(pattern_name="ui:dashboard", permanent=False)),
 ]

@@ -1,0 +1,81 @@
+"""Numbers for people, in every Daznode page: `{% load daznode_format %}`.
+
+sats with thousands separators, fee rates in ppm, shares as percentages, scores to two decimals, times relative
+with the absolute time on hover, and a node's alias with its pubkey on hover. A missing value shows as "—", never
+as 0: an unknown figure is not a zero.
+"""
+
+from datetime import datetime
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.timesince import timesince, timeuntil
+
+register = template.Library()
+MISSING = "—"
+PUBKEY_SHOWN = 12
+MSAT_PER_SAT = 1000
+
+
+@register.filter
+def sats(value) -> str:
+    """1234567 -> "1,234,567 sat"."""
+    if value is None or value == "":
+        return MISSING
+    return f"{int(value):,} sat"
+
+
+@register.filter
+def msat_as_sats(value) -> str:
+    """Millisatoshis shown as whole sats (rounded down, as LND reports fees)."""
+    if value is None or value == "":
+        return MISSING
+    return sats(int(value) // MSAT_PER_SAT)
+
+
+@register.filter
+def ppm(value) -> str:
+    if value is None or value == "":
+        return MISSING
+    return f"{int(value):,} ppm"
+
+
+@register.filter
+def percent(value, digits: int = 0) -> str:
+    """A share in [0, 1] as a percentage: 0.4567 -> "46 %"."""
+    if value is None or value == "":
+        return MISSING
+    return f"{float(value) * 100:.{int(digits)}f} %"
+
+
+@register.filter
+def score(value) -> str:
+    if value is None or value == "":
+        return MISSING
+    return f"{float(value):.2f}"
+
+
+@register.filter
+def when(value: datetime | None) -> str:
+    """"3 hours ago" (or "in 2 minutes"), with the absolute time in a <time> element's title and datetime."""
+    if value is None:
+        return MISSING
+    now = timezone.now()
+    relative = f"{timesince(value, now, depth=1)} ago" if value <= now else f"in {timeuntil(value, now, depth=1)}"
+    local = timezone.localtime(value)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        local.isoformat(),
+        local.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        relative.replace("\xa0", " "),
+    )
+
+
+@register.filter
+def node_label(node) -> str:
+    """A node's alias, its pubkey on hover (and in data-pubkey, for copying); the pubkey's start without alias."""
+    if node is None:
+        return MISSING
+    label = node.alias or f"{node.pubkey[:PUBKEY_SHOWN]}…"
+    return format_html('<span class="node" title="{}" data-pubkey="{}">{}</span>', node.pubkey, node.pubkey, label)

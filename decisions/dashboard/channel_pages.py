@@ -1,0 +1,11 @@
+"""Being built (issue 11): a placeholder page until its module lands."""
+
+from decisions.dashboard.page import DashboardPage
+
+
+class ChannelListPage(DashboardPage):
+    template_name = "dashboard/placeholder.html"
+
+
+class ChannelDetailPage(DashboardPage):
+    template_name = "dashboard/placeholder.html"
