@@ -24,7 +24,8 @@ from django.utils import timezone
 
 from channels.conf import sync_window_days
 from channels.heuristics import activity_window
-from channels.models import Channel, ChannelActivity, Node
+from channels.models import Channel, ChannelActivity, Node, NodeMetric
+from channels.selectors import latest_analysis
 from daznode.actors import system_actor
 from daznode.lightning import Policy
 from sources.clients.errors import SourceError
@@ -231,13 +232,27 @@ def _our_node(readout: NodeReadout) -> Node:
 def _peers(readout: NodeReadout) -> dict[str, Node]:
     flaps = {peer.pub_key: peer.flap_count for peer in readout.peers}
     pubkeys = {channel.remote_pubkey for channel in readout.channels}
-    Node.objects.bulk_create([Node(pubkey=pubkey) for pubkey in pubkeys], ignore_conflicts=True)  # the new ones
+    aliases = _graph_aliases(pubkeys)
+    new = [Node(pubkey=pubkey, alias=aliases.get(pubkey, "")) for pubkey in pubkeys]
+    Node.objects.bulk_create(new, ignore_conflicts=True)  # only the new ones are inserted
     nodes = {node.pubkey: node for node in Node.objects.filter(pubkey__in=pubkeys)}
     for pubkey, node in nodes.items():
+        node.alias = aliases.get(pubkey) or node.alias
         node.flap_count = flaps.get(pubkey)
         node.updated_at = readout.read_at
-    Node.objects.bulk_update(nodes.values(), ["flap_count", "updated_at"], batch_size=500)
+    Node.objects.bulk_update(nodes.values(), ["alias", "flap_count", "updated_at"], batch_size=500)
     return nodes
+
+
+def _graph_aliases(pubkeys: Collection[str]) -> dict[str, str]:
+    """The aliases the latest analysed graph gossips for these nodes. The analysis fills in the aliases of the
+    peers that exist when it runs; a peer the sync creates afterwards (the first cycle analyses before it syncs)
+    takes its alias from here, instead of waiting for the next snapshot, hours later."""
+    analysis = latest_analysis()
+    if analysis is None:
+        return {}
+    metrics = NodeMetric.objects.filter(analysis=analysis, pubkey__in=pubkeys).exclude(alias="")
+    return dict(metrics.values_list("pubkey", "alias"))
 
 
 CHANNEL_FIELDS = [

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 from django.template.defaultfilters import filesizeformat
 
-from daznode.admin import ReadOnlyAdminMixin
+from daznode.admin import ReadOnlyAdminMixin, column, milliseconds, thousands
 from sources.models import GraphSnapshot, HealthCheck, Source
 from sources.services import SourceChangeRefused, source_change_check, source_create, source_update
 
@@ -57,20 +57,39 @@ class SourceAdmin(admin.ModelAdmin):
 
 @admin.register(HealthCheck)
 class HealthCheckAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["source", "checked_at", "ok", "latency_ms", "error"]
+    list_display = ["source", "checked_at", "ok", "latency", "error"]
     list_filter = ["ok", "source"]
     date_hierarchy = "checked_at"
     list_select_related = ["source"]
+    fields = ("source", "checked_at", "ok", "latency", "error")
+    readonly_fields = fields
+
+    latency = column("latency_ms", milliseconds, "latency")
 
 
 @admin.register(GraphSnapshot)
 class GraphSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["fetched_at", "source", "node_count", "edge_count", "expires_at", "payload_size"]
+    list_display = ["fetched_at", "source", "nodes", "edges", "expires_at", "payload_size"]
     list_filter = ["source"]
     list_select_related = ["source"]
     # The payload is megabytes of JSON: list it by size, never render it.
     exclude = ["payload", "compact"]
-    readonly_fields = ["source", "fetched_at", "expires_at", "node_count", "edge_count", "content_hash", "payload_size"]
+    fields = (
+        "source",
+        "fetched_at",
+        "expires_at",
+        "analysed_at",
+        "nodes",
+        "edges",
+        "content_hash",
+        "payload_size",
+        "skipped",
+        "skipped_examples",
+    )
+    readonly_fields = fields
+
+    nodes = column("node_count", thousands, "nodes")
+    edges = column("edge_count", thousands, "channels")
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("payload", "compact")
