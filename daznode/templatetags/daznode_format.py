@@ -16,6 +16,7 @@ register = template.Library()
 MISSING = "—"
 PUBKEY_SHOWN = 12
 MSAT_PER_SAT = 1000
+JUST_NOW_S = 60
 
 
 @register.filter
@@ -62,7 +63,12 @@ def when(value: datetime | None) -> str:
     if value is None:
         return MISSING
     now = timezone.now()
-    relative = f"{timesince(value, now, depth=1)} ago" if value <= now else f"in {timeuntil(value, now, depth=1)}"
+    if abs((now - value).total_seconds()) < JUST_NOW_S:
+        relative = "just now"
+    elif value <= now:
+        relative = f"{timesince(value, now, depth=1)} ago"
+    else:
+        relative = f"in {timeuntil(value, now, depth=1)}"
     local = timezone.localtime(value)
     return format_html(
         '<time datetime="{}" title="{}">{}</time>',

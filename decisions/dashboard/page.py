@@ -9,13 +9,16 @@ from decisions.dashboard.access import RoleRequiredMixin
 from decisions.executor import kill_switch_engaged
 from decisions.models import Mode
 
+# The header's badge: short enough for a phone; its title and the banner say what the mode means.
+MODE_BADGES = {Mode.SHADOW: "Shadow", Mode.DRY_RUN: "Dry run", Mode.LIVE: "Live"}
+
 
 def frame_context(request) -> dict:
     mode = Mode(settings.DAZNODE_DECISION_MODE)
     return {
         "our_node": Node.objects.filter(is_ours=True).first(),
         "mode": mode,
-        "mode_label": mode.label,
+        "mode_label": MODE_BADGES[mode],
         "kill_switch_engaged": kill_switch_engaged(),
         "role": user_role(request.user),
         "can_operate": user_has_role(request.user, Role.OPERATOR),
