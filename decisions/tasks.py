@@ -8,6 +8,7 @@ import logging
 
 from celery import shared_task
 from celery.signals import worker_ready
+from django.db import transaction
 
 from daznode.celery import RETRY
 
@@ -24,6 +25,7 @@ def fee_cycle(mode: str | None = None, sync: bool = True) -> dict:
     if mode is not None and mode not in Decision.Mode.values:
         return {"ran": False, "error": f"mode must be one of {', '.join(Decision.Mode.values)}, got {mode!r}"}
     report = run_cycle(mode=mode, trigger=FeeCycle.Trigger.BEAT, sync=bool(sync))
+    charts_render_after_commit()
     return {"ran": not report.error, "cycle": report.cycle.pk, "mode": report.mode, **report.cycle.summary}
 
 
@@ -55,7 +57,23 @@ def sync_and_score() -> dict:
     synced = sync_channels()
     if not synced["synced"]:  # scoring would judge the previous balances as if they were today's
         return {**synced, "scored": 0, "reason": "not scored: the sync failed"}
-    return {**synced, **score_channels()}
+    scored = score_channels()
+    if scored["scored"]:
+        charts_render_after_commit()
+    return {**synced, **scored}
+
+
+@shared_task(**RETRY)
+def render_charts() -> dict:
+    """Draw the dashboard overview's charts whose data changed, so that no page view waits on matplotlib."""
+    from decisions.dashboard.charts import charts_warm
+
+    return charts_warm()
+
+
+def charts_render_after_commit() -> None:
+    # robust: a broker that is down must not fail the cycle that already ran; the page draws on demand instead.
+    transaction.on_commit(render_charts.delay, robust=True)
 
 
 @shared_task(**RETRY)

@@ -55,9 +55,11 @@ def refresh_graph(source_id: int | None = None, force: bool = False) -> dict:
 
 
 def after_new_snapshot(snapshot_id: int):
-    """Analyse the new graph, then sync our node and score our channels. By name: sources does not import channels."""
+    """Analyse the new graph, sync our node, score our channels, then draw the dashboard's charts for the new
+    scores. By name: sources does not import channels or decisions."""
     return chain(
         signature("channels.tasks.analyse_snapshot", args=(snapshot_id,), immutable=True),
         signature("decisions.tasks.sync_channels", immutable=True),
         signature("channels.tasks.score_channels", immutable=True),
+        signature("decisions.tasks.render_charts", immutable=True),
     )
