@@ -1,7 +1,8 @@
 """Numbers for people, in every Daznode page: `{% load daznode_format %}`.
 
-sats with thousands separators, fee rates in ppm, shares as percentages, scores to two decimals, times relative
-with the absolute time on hover, and a node's alias with its pubkey on hover. A missing value shows as "—", never
+sats (and msat where sats would round a figure away) with thousands separators, fee rates in ppm, shares as
+percentages, scores to two decimals, times relative with the absolute time on hover, and a node's alias with its
+pubkey on hover. A missing value shows as "—", never
 as 0: an unknown figure is not a zero.
 """
 
@@ -25,6 +26,14 @@ def sats(value) -> str:
     if value is None or value == "":
         return MISSING
     return f"{int(value):,} sat"
+
+
+@register.filter
+def msat(value) -> str:
+    """Base fees and HTLC limits stay in msat: as sats, a 500 msat base fee would read "0 sat"."""
+    if value is None or value == "":
+        return MISSING
+    return f"{int(value):,} msat"
 
 
 @register.filter
@@ -59,7 +68,7 @@ def score(value) -> str:
 
 @register.filter
 def when(value: datetime | None) -> str:
-    """"3 hours ago" (or "in 2 minutes"), with the absolute time in a <time> element's title and datetime."""
+    """ "3 hours ago" (or "in 2 minutes"), with the absolute time in a <time> element's title and datetime."""
     if value is None:
         return MISSING
     now = timezone.now()
