@@ -4,6 +4,7 @@ Every variable is documented in README.md ("Configuration"). A malformed value s
 that names the variable.
 """
 
+import ipaddress
 import secrets
 import sys
 from datetime import timedelta
@@ -148,6 +149,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "daznode.context_processors.daznode",
+                "decisions.context_processors.kill_switch",
             ],
         },
     },
@@ -378,6 +380,19 @@ DAZNODE_LOGIN_CONCURRENCY = env_int("DAZNODE_LOGIN_CONCURRENCY", 1, minimum=1)
 RATELIMIT_ENABLE = env_bool("DAZNODE_RATELIMIT_ENABLE", True)
 # Behind a reverse proxy, limit by the client's address rather than the proxy's.
 RATELIMIT_IP_META_KEY = "HTTP_X_REAL_IP" if env_bool("DAZNODE_TRUST_X_REAL_IP", False) else "REMOTE_ADDR"
+
+
+def _networks(name: str, values: list[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(value) for value in values)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must list networks such as 10.21.0.0/16 or 127.0.0.1: {exc}") from None
+
+
+# Umbrel's home-screen widgets (/umbrel-ui/api/widgets/<name>) answer anonymous requests from these networks only,
+# matched against REMOTE_ADDR (never a forwarded header); everyone else needs a signed-in viewer. Empty: nobody.
+DAZNODE_WIDGETS_ALLOW_FROM = _networks("DAZNODE_WIDGETS_ALLOW_FROM", env_list("DAZNODE_WIDGETS_ALLOW_FROM", []))
+
 SILENCED_SYSTEM_CHECKS = [
     # django-ratelimit lists only django-redis; Django's own RedisCache increments atomically too.
     "django_ratelimit.W001",

@@ -1,19 +1,28 @@
+"""The decisions admin. Outside live mode, applying and rolling back go through a confirmation page that shows the
+exact policy change per decision and an "apply live anyway" box: without it nothing is sent, and the message says
+why (decisions.conf.live_write_note is the one rule)."""
+
 from collections.abc import Callable
+from typing import Protocol
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from channels.models import Channel
 from daznode.actors import user_actor
 from daznode.admin import ReadOnlyAdminMixin
+from daznode.context_processors import MODE_LABELS, mode_sentence
 from daznode.roles import Role, user_has_role
+from decisions.conf import node_writes_live, not_live_message
 from decisions.executor import ApplyRefused, decision_apply
-from decisions.forms import ChannelRollbackForm, KillSwitchForm
+from decisions.forms import ChannelRollbackForm, KillSwitchForm, LiveAnywayForm
 from decisions.models import (
     POLICY_CHANGING_ACTIONS,
     AuditEntry,
@@ -23,8 +32,16 @@ from decisions.models import (
     KillSwitch,
     PolicyBackup,
     PolicyWrite,
+    policy_diff,
 )
-from decisions.rollback import ExternalChangeConflict, RollbackError, channel_rollback, decision_rollback
+from decisions.rollback import (
+    ExternalChangeConflict,
+    RollbackError,
+    channel_policy_at,
+    channel_rollback,
+    decision_rollback,
+    decision_rollback_target,
+)
 from decisions.services import DecisionStateError, decision_approve, decision_reject, kill_switch_set
 
 # What an admin action reports for one decision: a messages level and a sentence.
@@ -32,6 +49,15 @@ Outcome = tuple[int, str]
 RECENT_CHANGES_SHOWN = 20
 # The forced rollback action's label, also named in the message that points an operator to it.
 FORCED_ROLLBACK_ACTION = "Roll back, overwriting changes made outside Daznode"
+CONFIRMATION_TEMPLATE = "admin/decisions/live_anyway_confirmation.html"
+# The list's status column: one or two words (the full label is the badge's tooltip).
+STATUS_SHORT: dict[str, str] = {
+    Decision.Status.ROLLING_BACK: "rolling back",
+    Decision.Status.ROLLED_BACK: "rolled back",
+    Decision.Status.RECORDED: "recorded",
+    Decision.Status.BLOCKED: "blocked",
+    Decision.Status.SUPERSEDED: "superseded",
+}
 
 
 class OperatorMixin:
@@ -43,7 +69,10 @@ class OperatorMixin:
 
 @admin.register(Decision)
 class DecisionAdmin(OperatorMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["created_at", "channel", "kind", "rule", "status", "mode", "total_score", "actor"]
+    # Short cells (two-line date and channel, badges), so that the list reads at 1400 px beside the navigation and
+    # the filters; who created a decision is on its page.
+    list_display = ["created", "channel_cell", "kind", "rule", "status_badge", "mode_short", "score_rounded"]
+    list_display_links = ["created"]
     list_filter = ["kind", "status", "mode", "rule", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["channel__chan_id", "channel__peer__alias", "channel__peer__pubkey"]
     date_hierarchy = "created_at"
@@ -51,12 +80,46 @@ class DecisionAdmin(OperatorMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     actions = ["approve", "reject", "apply_now", "roll_back", "roll_back_forced"]
     fieldsets = [
         (None, {"fields": ["channel", "kind", "status", "mode", "actor", "cycle"]}),
-        ("Why", {"fields": ["rule", "total_score", "reasons_display", "sub_scores_display", "rejections_display"]}),
+        ("Why", {"fields": ["rule", "score_rounded", "reasons_display", "sub_scores_display", "rejections_display"]}),
         ("What it changes", {"fields": ["diff_display", "failure_reason"]}),
         ("When", {"fields": ["created_at", "approved_at", "applied_at", "rolled_back_at", "claimed_by"]}),
         ("Audit trail", {"fields": ["audit_display"]}),
     ]
-    readonly_fields = ["reasons_display", "sub_scores_display", "rejections_display", "diff_display", "audit_display"]
+    readonly_fields = [
+        "score_rounded",
+        "reasons_display",
+        "sub_scores_display",
+        "rejections_display",
+        "diff_display",
+        "audit_display",
+    ]
+
+    @admin.display(description="score", ordering="total_score")
+    def score_rounded(self, decision: Decision) -> str:  # not `score`: the decision's foreign key to its ChannelScore
+        return self.get_empty_value_display() if decision.total_score is None else f"{decision.total_score:.2f}"
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, decision: Decision) -> str:
+        created_at = timezone.localtime(decision.created_at)
+        return format_html("{}<br>{}", f"{created_at:%Y-%m-%d}", f"{created_at:%H:%M:%S}")
+
+    @admin.display(description="channel", ordering="channel__chan_id")
+    def channel_cell(self, decision: Decision) -> str:
+        channel = decision.channel
+        return format_html('{}<br><span class="daznode-peer">{}</span>', channel.chan_id, channel.peer)
+
+    @admin.display(description="mode", ordering="mode")
+    def mode_short(self, decision: Decision) -> str:
+        return MODE_LABELS[decision.mode].lower()
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, decision: Decision) -> str:
+        return format_html(
+            '<span class="daznode-status daznode-status-{}" title="{}">{}</span>',
+            decision.status,
+            decision.get_status_display(),
+            STATUS_SHORT.get(decision.status, decision.status),
+        )
 
     @admin.display(description="reasons")
     def reasons_display(self, decision: Decision) -> str:
@@ -74,7 +137,7 @@ class DecisionAdmin(OperatorMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="policy change")
     def diff_display(self, decision: Decision) -> str:
-        rows = [(name, current, proposed) for name, (current, proposed) in decision.policy_diff().items()]
+        rows = diff_rows(decision.policy_diff())
         return table(["field", "current", "proposed"], rows) if rows else "no change to the policy"
 
     @admin.display(description="audit entries")
@@ -93,15 +156,49 @@ class DecisionAdmin(OperatorMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Apply now (live)", permissions=["operate"])
     def apply_now(self, request, queryset):
-        self.each(request, queryset.order_by("created_at", "id"), applied)
+        return self.each_live(request, queryset.order_by("created_at", "id"), applied, change=ApplyChange)
 
     @admin.action(description="Roll back", permissions=["operate"])
     def roll_back(self, request, queryset):
-        self.each(request, queryset.order_by("-applied_at", "-id"), rolled_back)
+        return self.each_live(request, queryset.order_by("-applied_at", "-id"), rolled_back, change=RollbackChange)
 
     @admin.action(description=FORCED_ROLLBACK_ACTION, permissions=["operate"])
     def roll_back_forced(self, request, queryset):
-        self.each(request, queryset.order_by("-applied_at", "-id"), lambda d, actor: rolled_back(d, actor, force=True))
+        def forced(decision: Decision, actor: str, *, live_anyway: bool = False) -> Outcome:
+            return rolled_back(decision, actor, force=True, live_anyway=live_anyway)
+
+        return self.each_live(request, queryset.order_by("-applied_at", "-id"), forced, change=RollbackChange)
+
+    def each_live(self, request, decisions, act: "LiveAct", *, change: type["ProposedChange"]):
+        """An action that writes to the node. Live: act at once. Otherwise the confirmation page first (the exact
+        change per decision and the "apply live anyway" box); its answer acts live anyway only when ticked."""
+        if node_writes_live():
+            self.each(request, decisions, act)
+            return None
+        if LiveAnywayForm.CONFIRMED not in request.POST:
+            return self.live_anyway_confirmation(request, decisions, change)
+        form = LiveAnywayForm(request.POST)
+        if not (form.is_valid() and form.cleaned_data["live_anyway"]):
+            self.message_user(request, not_live_message(), messages.WARNING)
+            return None
+        self.each(request, decisions, lambda decision, actor: act(decision, actor, live_anyway=True))
+        return None
+
+    def live_anyway_confirmation(self, request, decisions, change: type["ProposedChange"]) -> TemplateResponse:
+        decisions = list(decisions.select_related("channel__peer"))
+        mode = settings.DAZNODE_DECISION_MODE
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{change.verb} {len(decisions)} decision(s) live anyway?",
+            "mode_meaning": mode_sentence(mode),
+            "changes": [change(decision) for decision in decisions],
+            "change_kind": change,
+            "action": request.POST.get("action", ""),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "form": LiveAnywayForm(label=f"{change.verb} live anyway"),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, CONFIRMATION_TEMPLATE, context)
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.channel_rollback_view)
@@ -112,8 +209,11 @@ class DecisionAdmin(OperatorMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         channel = get_object_or_404(Channel.objects.select_related("peer"), pk=pk)
         if not (request.user.has_perm("channels.view_channel") and self.has_operate_permission(request)):
             raise PermissionDenied
-        form = ChannelRollbackForm(request.POST or None)
+        form = ChannelRollbackForm(request.POST or None, live=node_writes_live())
+        preview = None
         if request.method == "POST" and form.is_valid():
+            target = channel_policy_at(channel=channel, to=form.cleaned_data["to"])
+            preview = diff_rows(policy_diff(channel.policy().to_dict(), target.to_dict())) if target else None
             try:
                 result = channel_rollback(channel=channel, actor=user_actor(request.user), **form.cleaned_data)
             except RollbackError as exc:
@@ -127,6 +227,9 @@ class DecisionAdmin(OperatorMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             "title": f"Roll back channel {channel.chan_id} to a point in time",
             "form": form,
             "channel": channel,
+            "preview": preview,
+            "live": node_writes_live(),
+            "mode_meaning": mode_sentence(settings.DAZNODE_DECISION_MODE),
             "changes": changes[:RECENT_CHANGES_SHOWN],
             "opts": Channel._meta,
         }
@@ -155,8 +258,8 @@ def rejected(decision: Decision, actor: str) -> Outcome:
     return messages.SUCCESS, "rejected"
 
 
-def applied(decision: Decision, actor: str) -> Outcome:
-    result = decision_apply(decision=decision, actor=actor)
+def applied(decision: Decision, actor: str, *, live_anyway: bool = False) -> Outcome:
+    result = decision_apply(decision=decision, actor=actor, live_anyway=live_anyway)
     if result.status == Decision.Status.FAILED:
         return messages.ERROR, f"failed: {result.failure_reason}"
     if result.status == Decision.Status.APPLYING:  # the node could not be read after the write
@@ -165,9 +268,56 @@ def applied(decision: Decision, actor: str) -> Outcome:
     return messages.SUCCESS, f"applied ({changes})"
 
 
-def rolled_back(decision: Decision, actor: str, *, force: bool = False) -> Outcome:
-    result = decision_rollback(decision=decision, actor=actor, force=force, reason="rolled back in the admin")
+def rolled_back(decision: Decision, actor: str, *, force: bool = False, live_anyway: bool = False) -> Outcome:
+    result = decision_rollback(
+        decision=decision, actor=actor, force=force, reason="rolled back in the admin", live_anyway=live_anyway
+    )
     return (messages.SUCCESS if result.changed else messages.WARNING), result.message
+
+
+class LiveAct(Protocol):
+    def __call__(self, decision: Decision, actor: str, *, live_anyway: bool = False) -> Outcome: ...
+
+
+class ProposedChange:
+    """What an action would send for one decision, for the confirmation page: rows of (field, from, to)."""
+
+    do_not_call_in_templates = True  # the page reads the class's verb and headers
+    verb = ""
+    headers = ("field", "now", "after")
+    nothing = "no change to the policy"
+
+    def __init__(self, decision: Decision):
+        self.decision = decision
+        self.rows = diff_rows(self.diff())
+
+    def diff(self) -> dict[str, tuple]:
+        raise NotImplementedError
+
+
+class ApplyChange(ProposedChange):
+    verb = "Apply"
+    headers = ("field", "decided from", "to send")
+    nothing = "nothing to send: not a fee change"
+
+    def diff(self) -> dict[str, tuple]:
+        return self.decision.policy_diff()
+
+
+class RollbackChange(ProposedChange):
+    verb = "Roll back"
+    headers = ("field", "Daznode set", "to put back")
+    nothing = "nothing to put back: not applied, or no backup"
+
+    def diff(self) -> dict[str, tuple]:
+        target = decision_rollback_target(self.decision)
+        if target is None or self.decision.status != Decision.Status.APPLIED:
+            return {}
+        return policy_diff(self.decision.proposed_policy, target.to_dict())
+
+
+def diff_rows(diff: dict[str, tuple]) -> list[tuple]:
+    return [(name, before, after) for name, (before, after) in diff.items()]
 
 
 def table(headers: list[str], rows) -> str:

@@ -2,7 +2,10 @@
 (operator); the kill switch (engage: operator, release: admin). chan_id travels as a string, as in LND's JSON.
 
 Each view parses its input with a serializer, calls one domain function and formats what it returns; the
-domain's refusals become 409 answers with its message, never a 500."""
+domain's refusals become 409 answers with its message, never a 500.
+
+Apply and the rollbacks write a policy: outside live mode they are refused (409, nothing sent) unless the body says
+{"live_anyway": true}, and their answers carry `mode_in_force` (shadow, dry_run or live)."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +24,7 @@ from daznode.actors import user_actor
 from daznode.api import RoleDeclaredMixin
 from daznode.lightning import Policy
 from daznode.roles import Role, user_has_role
+from decisions import executor, rollback
 from decisions.engine import Rule
 from decisions.executor import ApplyRefused, decision_apply
 from decisions.models import KIND_CHOICES, AuditEntry, Decision, KillSwitch
@@ -44,11 +48,18 @@ class Conflict(APIException):
     default_code = "conflict"
 
 
+def mode_in_force() -> str:
+    return settings.DAZNODE_DECISION_MODE
+
+
 @contextmanager
 def refusals_as_conflicts() -> Iterator[None]:
-    """The domain refused (wrong state, kill switch, changed outside): nothing happened, say why with a 409."""
+    """The domain refused (wrong state, kill switch, changed outside, not live): nothing happened, say why with a
+    409; a refusal for the mode also says which mode is in force."""
     try:
         yield
+    except (executor.NotLive, rollback.NotLive) as exc:
+        raise Conflict({"detail": str(exc), "mode_in_force": mode_in_force()}) from None
     except (DecisionStateError, ApplyRefused, RollbackError, NothingToDecide) as exc:
         raise Conflict(str(exc)) from None
 
@@ -76,6 +87,27 @@ class StrictBooleanField(serializers.BooleanField):
     """Missing from a form-encoded body means missing, not false: releasing a switch is never implied."""
 
     default_empty_html = serializers.empty
+
+
+class ExactBooleanField(serializers.BooleanField):
+    """true or false and nothing else (JSON booleans, or the words in a form body): no 1, "yes" or "on" read as an
+    operator's consent to change the node."""
+
+    default_error_messages = {"invalid": "must be true or false"}
+    WORDS = {"true": True, "false": False}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        if isinstance(data, str) and data in self.WORDS:
+            return self.WORDS[data]
+        self.fail("invalid")
+
+
+def live_anyway_field() -> ExactBooleanField:
+    return ExactBooleanField(
+        required=False, default=False, help_text="Change the node even though the mode is shadow or dry run."
+    )
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -145,8 +177,13 @@ class ReviewSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, default="", allow_blank=True, max_length=REASON_MAX_LENGTH)
 
 
+class ApplySerializer(serializers.Serializer):
+    live_anyway = live_anyway_field()
+
+
 class RollbackSerializer(ReviewSerializer):
     force = serializers.BooleanField(required=False, default=False)
+    live_anyway = live_anyway_field()
 
 
 class ChannelRollbackSerializer(RollbackSerializer):
@@ -273,6 +310,7 @@ def rollback_data(result: RollbackResult) -> dict:
         "message": result.message,
         "before": policy_dict(result.before),
         "after": policy_dict(result.after),
+        "mode_in_force": mode_in_force(),
     }
 
 
@@ -363,26 +401,31 @@ class DecisionRejectView(DecisionActionView):
 
 class DecisionApplyView(DecisionActionView):
     """Apply now, live. 200 with the decision applied; 502 with it failed, or still applying when the node could not
-    be read after the write (recovery settles it): its failure_reason says why."""
+    be read after the write (recovery settles it): its failure_reason says why. Outside live mode: 409 unless
+    {"live_anyway": true}."""
 
-    serializer_class = serializers.Serializer
+    serializer_class = ApplySerializer
 
     def act(self, decision: Decision, actor: str, data: dict[str, Any]) -> Response:
-        done = decision_apply(decision=decision, actor=actor)
+        done = decision_apply(decision=decision, actor=actor, live_anyway=data["live_anyway"])
         applied = done.status == Decision.Status.APPLIED
-        return self.answer(done, status.HTTP_200_OK if applied else status.HTTP_502_BAD_GATEWAY)
+        body = {**DecisionDetailSerializer(done).data, "mode_in_force": mode_in_force()}
+        return Response(body, status=status.HTTP_200_OK if applied else status.HTTP_502_BAD_GATEWAY)
 
 
 class DecisionRollbackView(DecisionActionView):
+    """Put back the policy the decision replaced: {"force", "reason", "live_anyway"}."""
+
     serializer_class = RollbackSerializer
 
     def act(self, decision: Decision, actor: str, data: dict[str, Any]) -> Response:
-        rolled = decision_rollback(decision=decision, actor=actor, force=data["force"], reason=data["reason"])
+        rolled = decision_rollback(decision=decision, actor=actor, **data)
         return Response(rollback_data(rolled))
 
 
 class ChannelRollbackView(RoleDeclaredMixin, generics.GenericAPIView):
-    """Put back the policy the channel had at a point in time: {"to": ISO datetime with timezone}."""
+    """Put back the policy the channel had at a point in time: {"to": ISO datetime with timezone, "force", "reason",
+    "live_anyway"}."""
 
     required_roles = {"POST": Role.OPERATOR}
     serializer_class = ChannelRollbackSerializer

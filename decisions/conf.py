@@ -11,8 +11,46 @@ from django.conf import settings
 from django.core.checks import Error, register
 from django.core.exceptions import ImproperlyConfigured
 
+from daznode.context_processors import MODE_LABELS
 from decisions.engine import PROFILES, Thresholds, thresholds_for
 from decisions.validator import Limits
+
+LIVE = "live"
+
+
+def node_writes_live() -> bool:
+    """Only in live mode may Daznode change a node's policy without an operator's one-off "apply live anyway"."""
+    return settings.DAZNODE_DECISION_MODE == LIVE
+
+
+def mode_label() -> str:
+    """The mode in force, as an operator reads it: "shadow", "dry run" or "live"."""
+    return MODE_LABELS[settings.DAZNODE_DECISION_MODE].lower()
+
+
+def not_live_message() -> str:
+    return (
+        f"Daznode is in {mode_label()} mode: nothing was sent to the node. To change the node anyway, apply live "
+        'anyway (API: {"live_anyway": true}; admin: tick "live anyway"; commands: --live-anyway).'
+    )
+
+
+def live_write_note(*, live_anyway: bool, refusal: type[Exception]) -> str:
+    """The gate of every write an operator asks for (apply, roll back). In live mode: "". Otherwise raise `refusal`
+    with not_live_message(), unless `live_anyway`: then "live anyway in dry run mode" (or shadow), for its audit
+    rows (noted). Recovery's and the executor's own put-backs restore a policy and never pass here."""
+    if node_writes_live():
+        return ""
+    if not live_anyway:
+        raise refusal(not_live_message())
+    return f"live anyway in {mode_label()} mode"
+
+
+def noted(note: str, done: str, reason: str) -> str:
+    """An audit reason, led by what was done live anyway when it was: "applied live anyway in dry run mode: ..."."""
+    if not note:
+        return reason
+    return f"{done} {note}: {reason}" if reason else f"{done} {note}"
 
 
 def decision_thresholds() -> Thresholds:

@@ -4,10 +4,13 @@
     dry_run  they are validated too, and each fee change shows the exact policy it would send (the default)
     live     validated fee changes are applied at once; recommendations wait for an operator
 
-With the kill switch engaged a live cycle runs as a dry run. When the sync fails the cycle stops: deciding
-on stale balances is how a fee manager goes wrong. Before anything, interrupted policy writes are settled
-(decisions.recovery), so that the cycle decides from what the node really holds; a channel whose write is still
-unsettled is left alone (the executor refuses it); and whatever happens, the cycle gets its finish time.
+A cycle's mode is DAZNODE_DECISION_MODE unless it is given one (`fee_cycle --mode live`, the task's `mode`): an
+explicit choice, so a live cycle applies even while the setting says dry run, and its audit rows say so ("applied
+live anyway in dry run mode"). A shadow or dry-run cycle never writes. With the kill switch engaged a live cycle
+runs as a dry run. When the sync fails the cycle stops: deciding on stale balances is how a fee manager goes
+wrong. Before anything, interrupted policy writes are settled (decisions.recovery), so that the cycle decides from
+what the node really holds; a channel whose write is still unsettled is left alone (the executor refuses it); and
+whatever happens, the cycle gets its finish time.
 """
 
 import logging
@@ -19,6 +22,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from channels.services import NothingToScore, channels_score
+from decisions.conf import node_writes_live
 from decisions.executor import decisions_apply, kill_switch_engaged
 from decisions.models import Decision, FeeCycle
 from decisions.recovery import recover_policy_writes
@@ -59,6 +63,11 @@ def fee_cycle(
     if mode == Decision.Mode.LIVE and kill_switch_engaged():
         report.mode = Decision.Mode.DRY_RUN
         report.notes.append("the kill switch is engaged: this live cycle ran as a dry run")
+    elif mode == Decision.Mode.LIVE and not node_writes_live():
+        report.notes.append(
+            f"DAZNODE_DECISION_MODE is {settings.DAZNODE_DECISION_MODE}: this live cycle applies its changes live "
+            "anyway, and its audit rows say so"
+        )
     try:
         _run(report, actor=actor, sync=sync, now=now)
     except (SourceError, NothingToScore, NothingToDecide) as exc:
@@ -80,7 +89,7 @@ def _run(report: CycleReport, *, actor: str, sync: bool, now: datetime) -> None:
     report.decisions = decisions_store(judgements, mode=report.mode, actor=actor, cycle=report.cycle, now=now)
     if report.mode == Decision.Mode.LIVE:
         to_apply = [d for d in report.decisions if d.changes_policy and d.status == Decision.Status.PENDING]
-        applied = {d.pk: d for d in decisions_apply(decisions=to_apply, actor=actor)}
+        applied = {d.pk: d for d in decisions_apply(decisions=to_apply, actor=actor, live_anyway=True)}
         report.decisions = [applied.get(d.pk, d) for d in report.decisions]
 
 

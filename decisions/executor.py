@@ -12,6 +12,11 @@ the decision; anything else fails it with the reason and what the node holds. Th
 in the transaction that records this, unless recovery settled it first: then recovery's record stands. When the
 node could not be read after the write, nothing is recorded as its policy: the row is released to recovery, which
 reads the node at its next run, and the decision stays `applying` with a note saying so.
+
+Only in live mode does an apply reach the node by itself. In shadow and dry run an operator's apply is refused
+(NotLive: nothing claimed, journalled or sent) unless they ask for this one to go live anyway, and then every
+audit row of it says so. The kill switch wins over that. The executor's own put-back after a failed read-back
+is a restore, not an operator's change: the mode never blocks it.
 """
 
 import logging
@@ -25,6 +30,7 @@ from django.utils import timezone
 from channels.models import Channel
 from daznode.lightning import Policy
 from decisions.audit import audit, external_change, last_policy_change
+from decisions.conf import live_write_note, noted
 from decisions.models import AuditEntry, Decision, KillSwitch
 from decisions.policy_change import (
     ChangeResult,
@@ -58,44 +64,61 @@ class AlreadyClaimed(ApplyRefused):
     """Another worker (or an operator) took this decision first."""
 
 
+class NotLive(ApplyRefused):
+    """Daznode is in shadow or dry run mode and the operator did not ask to apply live anyway: nothing was sent."""
+
+
 def kill_switch_engaged() -> bool:
     return settings.DAZNODE_KILL_SWITCH or KillSwitch.current().engaged
 
 
-def decision_apply(*, decision: Decision, actor: str, writer: NodeWriter | None = None) -> Decision:
+def decision_apply(
+    *, decision: Decision, actor: str, writer: NodeWriter | None = None, live_anyway: bool = False
+) -> Decision:
     """Apply one fee decision live. Returns it APPLIED or FAILED (with the reason); raises ApplyRefused when it
-    may not be applied at all."""
+    may not be applied at all, NotLive when the mode is not live and the operator did not say `live_anyway`."""
     _refuse_unless_appliable(decision)
+    note = live_write_note(live_anyway=live_anyway, refusal=NotLive)
     _refuse_unless_valid_now(decision, actor)
     _claim(decision, actor)
     try:
         with nullcontext(writer) if writer is not None else node_writer(actor=actor) as node:
-            _apply_claimed(decision, node, actor)
+            _apply_claimed(decision, node, actor, note)
     except SourceError as exc:  # raised before anything was sent: no node, or the live policy unreadable
         _fail(decision, actor, f"nothing was sent: {exc}")
     decision.refresh_from_db()
     return decision
 
 
-def decisions_apply(*, decisions: Iterable[Decision], actor: str, all_or_nothing: bool | None = None) -> list[Decision]:
+def decisions_apply(
+    *,
+    decisions: Iterable[Decision],
+    actor: str,
+    all_or_nothing: bool | None = None,
+    live_anyway: bool = False,
+) -> list[Decision]:
     """Apply several on one connection. All or nothing: the first failure restores those already applied in
-    this batch and leaves the rest unapplied."""
+    this batch and leaves the rest unapplied. A live fee cycle passes `live_anyway`: running one is the operator's
+    explicit choice, whatever DAZNODE_DECISION_MODE says."""
     all_or_nothing = settings.DAZNODE_APPLY_ALL_OR_NOTHING if all_or_nothing is None else all_or_nothing
     pending = list(decisions)
     if not pending:
         return []
+    live_write_note(live_anyway=live_anyway, refusal=NotLive)  # before the node is even read
     try:
         with node_writer(actor=actor) as node:
-            return _apply_batch(pending, node, actor, all_or_nothing)
+            return _apply_batch(pending, node, actor, all_or_nothing, live_anyway)
     except SourceError as exc:
         return [_fail_unclaimed(decision, actor, f"nothing was sent: {exc}") for decision in pending]
 
 
-def _apply_batch(pending: list[Decision], node: NodeWriter, actor: str, all_or_nothing: bool) -> list[Decision]:
+def _apply_batch(
+    pending: list[Decision], node: NodeWriter, actor: str, all_or_nothing: bool, live_anyway: bool
+) -> list[Decision]:
     done: list[Decision] = []
     for position, decision in enumerate(pending):
         try:
-            applied = decision_apply(decision=decision, actor=actor, writer=node)
+            applied = decision_apply(decision=decision, actor=actor, writer=node, live_anyway=live_anyway)
         except ApplyRefused as exc:
             logger.info("decision %s not applied: %s", decision.pk, exc)
             done.append(decision)
@@ -103,7 +126,7 @@ def _apply_batch(pending: list[Decision], node: NodeWriter, actor: str, all_or_n
         done.append(applied)
         # Failed, or its outcome unknown until recovery reads the node: either way the batch is not "all".
         if applied.status != Decision.Status.APPLIED and all_or_nothing:
-            _undo_batch(done, node, actor, culprit=applied)
+            _undo_batch(done, node, actor, culprit=applied, live_anyway=live_anyway)
             reason = f"not attempted: decision {applied.pk} of the same all-or-nothing batch was not applied"
             done.extend(_fail_unclaimed(left, actor, reason) for left in pending[position + 1 :])
             break
@@ -122,7 +145,7 @@ def _fail_unclaimed(decision: Decision, actor: str, reason: str) -> Decision:
     return decision
 
 
-def _undo_batch(done: list[Decision], node: NodeWriter, actor: str, *, culprit: Decision) -> None:
+def _undo_batch(done: list[Decision], node: NodeWriter, actor: str, *, culprit: Decision, live_anyway: bool) -> None:
     for decision in done:
         if decision.status != Decision.Status.APPLIED:
             continue
@@ -132,6 +155,7 @@ def _undo_batch(done: list[Decision], node: NodeWriter, actor: str, *, culprit: 
                 actor=actor,
                 reason=f"all-or-nothing batch: decision {culprit.pk} failed",
                 writer=node,
+                live_anyway=live_anyway,
             )
         except RollbackError as exc:
             logger.error("batch undo of decision %s failed: %s", decision.pk, exc)
@@ -187,7 +211,8 @@ def _claim(decision: Decision, actor: str) -> None:
     decision.refresh_from_db()
 
 
-def _apply_claimed(decision: Decision, node: NodeWriter, actor: str) -> None:
+def _apply_claimed(decision: Decision, node: NodeWriter, actor: str, note: str) -> None:
+    """`note`: "" in live mode, else "live anyway in dry run mode" (or shadow), for the audit rows."""
     channel = decision.channel
     decided_from = Policy.from_dict(decision.current_policy)
     live = node.read(channel)
@@ -204,7 +229,7 @@ def _apply_claimed(decision: Decision, node: NodeWriter, actor: str) -> None:
             node=node, channel=channel, live=live, target=target, purpose=Purpose.APPLY, actor=actor, decision=decision
         )
     except ChannelBusy as exc:
-        _fail(decision, actor, str(exc), source=node.source.name)
+        _fail(decision, actor, noted(note, "tried", str(exc)), source=node.source.name)
         return
     if not write.known:
         _leave_to_recovery(decision, write)
@@ -225,7 +250,7 @@ def _apply_claimed(decision: Decision, node: NodeWriter, actor: str) -> None:
             channel=channel,
             actor=actor,
             action=AuditEntry.Action.POLICY_APPLIED,
-            reason=" ".join(decision.reasons[-2:]) if took else "",
+            reason=noted(note, "applied", " ".join(decision.reasons[-2:])) if took else noted(note, "tried", ""),
             decision=decision,
         )
     if took:

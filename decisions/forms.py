@@ -23,12 +23,39 @@ class ChannelRollbackForm(forms.Form):
         help_text="Without this, a policy someone changed with lncli or another tool since then is left alone.",
     )
     reason = forms.CharField(required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
+    live_anyway = forms.BooleanField(
+        required=False,
+        label="Roll back live anyway",
+        help_text="Daznode is not live: without this, nothing is sent to the node. Recorded in the audit log.",
+    )
+
+    def __init__(self, *args, live: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if live:  # in live mode a rollback needs no override
+            del self.fields["live_anyway"]
 
     def clean_to(self):
         to = self.cleaned_data["to"]
         if to > timezone.now():
             raise forms.ValidationError("The point in time is in the future.")
         return to
+
+
+class LiveAnywayForm(forms.Form):
+    """The confirmation of an apply or a rollback outside live mode: only a ticked box sends anything."""
+
+    CONFIRMED = "confirmed"  # present in the answer to the confirmation page, absent from the list's action form
+
+    live_anyway = forms.BooleanField(
+        required=False,
+        label="Apply live anyway",
+        help_text="Change the node now for these decisions only; the audit log records that it was done live anyway.",
+    )
+
+    def __init__(self, *args, label: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        if label:
+            self.fields["live_anyway"].label = label
 
 
 class KillSwitchForm(forms.ModelForm):

@@ -9,6 +9,13 @@ from decisions.engine import FEE_CHANGES, KIND_LABELS, RECOMMENDATIONS, Kind
 KIND_CHOICES = [(kind.value, label) for kind, label in KIND_LABELS.items()]
 
 
+def policy_diff(current: dict | None, proposed: dict | None) -> dict[str, tuple]:
+    """Field -> (current, proposed) for the fields of two complete policies (as dicts) that differ."""
+    if not (current and proposed):
+        return {}
+    return {name: (value, proposed.get(name)) for name, value in current.items() if proposed.get(name) != value}
+
+
 class Mode(models.TextChoices):
     """What the fee cycle may do (DAZNODE_DECISION_MODE): of a cycle, and of each decision it makes."""
 
@@ -105,13 +112,7 @@ class Decision(models.Model):
 
     def policy_diff(self) -> dict[str, tuple]:
         """Field -> (current, proposed) for the fields the decision changes."""
-        if not (self.current_policy and self.proposed_policy):
-            return {}
-        return {
-            name: (value, self.proposed_policy.get(name))
-            for name, value in self.current_policy.items()
-            if self.proposed_policy.get(name) != value
-        }
+        return policy_diff(self.current_policy, self.proposed_policy)
 
 
 class PolicyBackup(AppendOnlyModel):
@@ -301,6 +302,8 @@ class KillSwitch(models.Model):
     changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "kill switch"
+        verbose_name_plural = "kill switch"  # one row: the admin's index lists it as the thing it is
         constraints = [models.CheckConstraint(condition=Q(pk=1), name="kill_switch_is_a_single_row")]
 
     def __str__(self) -> str:

@@ -9,6 +9,9 @@ rollbacks never both send, and left so by a process killed mid-write until recov
 it (rolled back if the node holds the backup, applied again if it still holds the decision's policy). It is left
 so as well when the node could not be read after the write: the journal row is released to recovery's next run
 (WriteLeftToRecovery), because only a policy read from the node is ever recorded.
+
+A rollback writes a policy, so outside live mode it is refused (NotLive, before anything is claimed or read)
+unless the operator asks for this one to go live anyway; its audit row then says so.
 """
 
 import logging
@@ -23,6 +26,7 @@ from django.utils import timezone
 from channels.models import Channel
 from daznode.lightning import Policy
 from decisions.audit import audit, external_change, last_policy_change
+from decisions.conf import live_write_note, noted
 from decisions.models import POLICY_CHANGING_ACTIONS, AuditEntry, Decision, PolicyWrite
 from decisions.policy_change import (
     ChangeResult,
@@ -57,6 +61,10 @@ class WriteLeftToRecovery(RollbackError):
     """The node could not be read after the rollback's write: recovery's next run reads it and settles the rollback."""
 
 
+class NotLive(RollbackError):
+    """Daznode is in shadow or dry run mode and the operator did not ask to roll back live anyway: nothing was sent."""
+
+
 @dataclass(frozen=True)
 class RollbackResult:
     changed: bool
@@ -66,9 +74,15 @@ class RollbackResult:
 
 
 def decision_rollback(
-    *, decision: Decision, actor: str, force: bool = False, reason: str = "", writer: NodeWriter | None = None
+    *,
+    decision: Decision,
+    actor: str,
+    force: bool = False,
+    reason: str = "",
+    writer: NodeWriter | None = None,
+    live_anyway: bool = False,
 ) -> RollbackResult:
-    """Put back the policy that decision replaced (its backup)."""
+    """Put back the policy that decision replaced (its backup). Outside live mode only with `live_anyway`."""
     decision.refresh_from_db()
     if decision.status == Decision.Status.ROLLED_BACK:
         return RollbackResult(False, f"decision {decision.pk} is already rolled back")
@@ -91,12 +105,15 @@ def decision_rollback(
     if backup is None:  # cannot happen through the executor; refuse rather than guess
         raise RollbackError(f"decision {decision.pk} has no stored backup to restore")
     _refuse_while_unsettled(decision.channel)
+    note = live_write_note(live_anyway=live_anyway, refusal=NotLive)
     claimed = Decision.objects.filter(pk=decision.pk, status=Decision.Status.APPLIED).update(
         status=Decision.Status.ROLLING_BACK, updated_at=timezone.now()
     )
     if claimed != 1:
         return RollbackResult(False, f"decision {decision.pk} is being rolled back by someone else")
-    why = reason or f"rollback of decision {decision.pk} ({decision.get_kind_display().lower()})"
+    why = noted(
+        note, "rolled back", reason or f"rollback of decision {decision.pk} ({decision.get_kind_display().lower()})"
+    )
     try:
         return _restore(
             decision.channel,
@@ -125,17 +142,14 @@ def _refuse_while_unsettled(channel: Channel) -> None:
 
 
 def channel_rollback(
-    *, channel: Channel, to: datetime, actor: str, force: bool = False, reason: str = ""
+    *, channel: Channel, to: datetime, actor: str, force: bool = False, reason: str = "", live_anyway: bool = False
 ) -> RollbackResult:
-    """Put back the policy the channel had at `to`: the `before` of the first recorded change after it."""
+    """Put back the policy the channel had at `to`: the `before` of the first recorded change after it. Outside live
+    mode only with `live_anyway`."""
     if to > timezone.now():
         raise RollbackError("the point in time is in the future")
     _refuse_while_unsettled(channel)
-    first_after = (
-        AuditEntry.objects.filter(channel=channel, action__in=POLICY_CHANGING_ACTIONS, at__gt=to)
-        .order_by("at", "id")
-        .first()
-    )
+    first_after = _first_change_after(channel, to)
     if first_after is None or first_after.before is None:
         return RollbackResult(False, f"channel {channel.chan_id} has no recorded change since {to:%Y-%m-%d %H:%M}")
     external = (
@@ -148,6 +162,7 @@ def channel_rollback(
             f"the policy of channel {channel.chan_id} was changed outside Daznode at {external.at:%Y-%m-%d %H:%M} "
             "UTC, after that point; roll back with force to overwrite that change"
         )
+    note = live_write_note(live_anyway=live_anyway, refusal=NotLive)
     latest = last_policy_change(channel)
     return _restore(
         channel,
@@ -155,9 +170,31 @@ def channel_rollback(
         expected=Policy.from_dict(latest.after) if latest is not None and latest.after else channel.policy(),
         actor=actor,
         force=force,
-        reason=reason or f"rollback of channel {channel.chan_id} to {to:%Y-%m-%d %H:%M:%S} UTC",
+        reason=noted(
+            note, "rolled back", reason or f"rollback of channel {channel.chan_id} to {to:%Y-%m-%d %H:%M:%S} UTC"
+        ),
         rollback_to=to,
     )
+
+
+def _first_change_after(channel: Channel, to: datetime) -> AuditEntry | None:
+    return (
+        AuditEntry.objects.filter(channel=channel, action__in=POLICY_CHANGING_ACTIONS, at__gt=to)
+        .order_by("at", "id")
+        .first()
+    )
+
+
+def channel_policy_at(*, channel: Channel, to: datetime) -> Policy | None:
+    """The policy a rollback of the channel to `to` would put back; None when nothing was recorded since."""
+    first_after = _first_change_after(channel, to)
+    return Policy.from_dict(first_after.before) if first_after is not None and first_after.before else None
+
+
+def decision_rollback_target(decision: Decision) -> Policy | None:
+    """The policy rolling the decision back would put back (its backup); None when it has none."""
+    backup = decision.policy_backups.order_by("taken_at", "id").first()
+    return Policy.from_dict(backup.policy) if backup is not None else None
 
 
 def rolled_back_settle(

@@ -4,13 +4,11 @@ from django.conf import settings
 from django.views.generic import TemplateView
 
 from channels.models import Node
+from daznode.context_processors import MODE_LABELS
 from daznode.roles import Role, user_has_role, user_role
 from decisions.dashboard.access import RoleRequiredMixin
 from decisions.executor import kill_switch_engaged
 from decisions.models import Mode
-
-# The header's badge: short enough for a phone; its title and the banner say what the mode means.
-MODE_BADGES = {Mode.SHADOW: "Shadow", Mode.DRY_RUN: "Dry run", Mode.LIVE: "Live"}
 
 
 def frame_context(request) -> dict:
@@ -18,7 +16,7 @@ def frame_context(request) -> dict:
     return {
         "our_node": Node.objects.filter(is_ours=True).first(),
         "mode": mode,
-        "mode_label": MODE_BADGES[mode],
+        "mode_label": MODE_LABELS[mode],
         "kill_switch_engaged": kill_switch_engaged(),
         "role": user_role(request.user),
         "can_operate": user_has_role(request.user, Role.OPERATOR),

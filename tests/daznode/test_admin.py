@@ -75,8 +75,8 @@ def test_the_audit_log_cannot_be_added_changed_or_deleted_from_the_admin(client,
 
 def test_every_admin_page_says_whether_dry_run_is_on(client, operator, settings):
     client.force_login(operator)
-    assert b'class="daznode-mode daznode-mode-dry"' in client.get("/admin/").content
-    settings.DAZNODE_DRY_RUN = False
+    assert b'class="daznode-mode daznode-mode-dry_run"' in client.get("/admin/").content
+    settings.DAZNODE_DECISION_MODE = "live"
     assert b'class="daznode-mode daznode-mode-live"' in client.get("/admin/").content
     assert client.get("/static/daznode/admin.css").status_code == 200
 

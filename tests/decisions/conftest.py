@@ -33,6 +33,13 @@ def node(sim, db):
     sim.faults.clear()
 
 
+@pytest.fixture
+def live_mode(settings):
+    """DAZNODE_DECISION_MODE=live, where an apply or a rollback needs no "live anyway": for the tests of the writes
+    themselves (test_live_anyway.py tests the other modes)."""
+    settings.DAZNODE_DECISION_MODE = "live"
+
+
 def live_policy(sim, channel: Channel) -> Policy:
     """The policy on our side of the channel as the simulated node holds it, read without Daznode."""
     data = sim.node.our_policy(str(channel.chan_id))

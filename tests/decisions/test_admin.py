@@ -12,8 +12,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from daznode.roles import Role, user_set_role
-from decisions.models import AuditEntry, Decision, FeeLimit, KillSwitch
+from decisions.models import AuditEntry, Decision, FeeCycle, FeeLimit, KillSwitch, PolicyBackup, PolicyWrite
 from tests.decisions.conftest import change_outside, live_policy, make_decision, open_channels
+
+# Applies and rollbacks as live mode does them (test_live_anyway.py: the other modes).
+pytestmark = pytest.mark.usefixtures("live_mode")
 
 CHANGELIST = "/admin/decisions/decision/"
 
@@ -303,3 +306,65 @@ def test_every_decisions_list_and_page_renders_for_an_admin(node, client):
     assert client.get(reverse("admin:decisions_decision_change", args=[decision.pk])).status_code == 200
     assert client.get(reverse("admin:decisions_feelimit_change", args=[FeeLimit.objects.get().pk])).status_code == 200
     assert client.get(reverse("admin:decisions_feelimit_add")).status_code == 200
+
+
+# What a new user saw in the lists
+
+
+@pytest.fixture
+def superuser(db) -> Client:
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser("root", "", "a-long-test-password-1"))
+    return client
+
+
+def test_scores_are_shown_to_two_decimals(node, viewer):
+    decision = make_decision(open_channels(1)[0], total_score=0.6964999999999999)
+
+    listing = viewer.get(CHANGELIST).content.decode()
+    page = viewer.get(reverse("admin:decisions_decision_change", args=[decision.pk])).content.decode()
+
+    assert '<td class="field-score_rounded">0.70</td>' in listing
+    assert "0.70" in page
+    assert "0.6964999999999999" not in listing and "0.6964999999999999" not in page
+
+
+def test_the_status_is_a_short_badge_with_the_full_label_as_its_tooltip(node, viewer):
+    make_decision(open_channels(1)[0], status=Decision.Status.SUPERSEDED)
+
+    listing = viewer.get(CHANGELIST).content.decode()
+
+    assert (
+        '<span class="daznode-status daznode-status-superseded" title="Superseded by a newer decision">superseded'
+        "</span>" in listing
+    )
+
+
+def test_histories_and_mirrors_offer_no_delete_even_to_a_superuser(node, superuser):
+    decision = make_decision(open_channels(1)[0])
+    run_action(superuser, "apply_now", decision)
+    fee_cycle = FeeCycle.objects.create(mode="dry_run", trigger="command")
+    rows = {
+        "decision": decision,
+        "policybackup": PolicyBackup.objects.get(decision=decision),
+        "policywrite": PolicyWrite.objects.get(decision=decision),
+        "auditentry": AuditEntry.objects.filter(decision=decision).first(),
+        "feecycle": fee_cycle,
+        "killswitch": KillSwitch.current(),
+    }
+    for model, row in rows.items():
+        listing = superuser.get(reverse(f"admin:decisions_{model}_changelist")).content.decode()
+        page = superuser.get(reverse(f"admin:decisions_{model}_change", args=[row.pk])).content.decode()
+        assert 'value="delete_selected"' not in listing, model
+        assert "deletelink" not in page and "/delete/" not in page, model
+        assert (
+            superuser.post(reverse(f"admin:decisions_{model}_delete", args=[row.pk]), {"post": "yes"}).status_code
+            == 403
+        )
+        assert type(row).objects.filter(pk=row.pk).exists(), model
+
+
+def test_the_kill_switch_is_named_in_the_singular(superuser):
+    index = superuser.get("/admin/").content.decode()
+    assert "Kill switch" in index and "Kill switchs" not in index
+    assert KillSwitch._meta.verbose_name_plural == "kill switch"

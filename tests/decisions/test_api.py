@@ -15,6 +15,9 @@ from decisions.models import AuditEntry, Decision, KillSwitch, PolicyBackup
 from decisions.services import decisions_store, judge_channels
 from tests.decisions.conftest import change_outside, live_policy, make_decision, open_channels
 
+# Applies and rollbacks as live mode does them (test_live_anyway.py: the other modes).
+pytestmark = pytest.mark.usefixtures("live_mode")
+
 URL = "/api/v1"
 
 
@@ -318,6 +321,7 @@ def test_rolling_back_a_decision_puts_the_node_back_and_a_second_time_changes_no
         "message": f"decision {decision.pk} is already rolled back",
         "before": None,
         "after": None,
+        "mode_in_force": "live",
     }
     entry = AuditEntry.objects.get(decision=decision, action=AuditEntry.Action.ROLLED_BACK)
     assert (entry.actor, entry.reason) == ("user:olivia", "too expensive")

@@ -15,7 +15,8 @@ from decisions.rollback import decision_rollback
 from decisions.sync import node_sync
 from tests.decisions.conftest import change_outside, live_policy, make_decision, open_channels
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# The writes themselves, as live mode does them (test_live_anyway.py: the other modes).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("live_mode")]
 
 
 def updates_taken(sim, channel: Channel) -> int:

@@ -23,7 +23,7 @@ from decisions.sync import node_sync
 from tests.conftest import child_env, run_manage, running, test_database_url, wait_until
 from tests.decisions.conftest import live_policy, make_decision, open_channels
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("live_mode")]
 
 ALWAYS_RAISE = Thresholds(
     no_action_min=1, decrease_max=1, increase_max=1, rebalance_low=0, drained_ratio=0, full_ratio=1, rebalance_high=1
@@ -55,6 +55,7 @@ def env(vault_keys, tmp_path, settings) -> dict[str, str]:
         REDIS_URL=None,
         DAZNODE_VAULT_KEYS=vault_keys,
         DAZNODE_SOURCE_TIMEOUT=f"{SOURCE_TIMEOUT.total_seconds():.0f}s",
+        DAZNODE_DECISION_MODE="live",  # as this process (live_mode): the children's rollback needs no --live-anyway
     )
 
 

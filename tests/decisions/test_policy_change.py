@@ -16,7 +16,8 @@ from decisions.services import judge_channels
 from decisions.sync import node_sync
 from tests.decisions.conftest import live_policy, make_decision, open_channels
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# The writes themselves, as live mode does them (test_live_anyway.py: the other modes).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("live_mode")]
 
 GARBLED_UPDATES = {"kind": "malformed_json", "count": 4, "path": "/v1/chanpolicy"}
 ALWAYS_RAISE = Thresholds(

@@ -26,7 +26,8 @@ from decisions.writer import node_writer
 from sources.simulator import PolicyUpdate
 from tests.decisions.conftest import live_policy, make_decision, open_channels
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# The writes themselves, as live mode does them (test_live_anyway.py: the other modes).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("live_mode")]
 
 ALWAYS_RAISE = Thresholds(
     no_action_min=1, decrease_max=1, increase_max=1, rebalance_low=0, drained_ratio=0, full_ratio=1, rebalance_high=1

@@ -13,6 +13,9 @@ from decisions.rollback import ExternalChangeConflict, RollbackError, channel_ro
 from decisions.sync import node_sync
 from tests.decisions.conftest import change_outside, live_policy, make_decision, open_channels
 
+# Applies and rollbacks as live mode does them (test_live_anyway.py: the other modes).
+pytestmark = pytest.mark.usefixtures("live_mode")
+
 
 @pytest.fixture
 def no_cooldown(settings):

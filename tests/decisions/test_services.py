@@ -23,7 +23,7 @@ def test_an_approved_recommendation_is_recorded_and_never_executed(node):
     assert live_policy(node, channel) == before
 
 
-def test_an_approved_fee_change_can_be_applied(node):
+def test_an_approved_fee_change_can_be_applied(node, live_mode):
     channel = open_channels(1)[0]
     decision = decision_approve(decision=make_decision(channel), actor="user:ann")
     assert decision_apply(decision=decision, actor="user:ann").status == Decision.Status.APPLIED

@@ -16,8 +16,13 @@ class Command(BaseCommand):
         parser.add_argument("--to", required=True, help="ISO 8601 date and time, e.g. 2026-11-20T08:00:00Z.")
         parser.add_argument("--force", action="store_true", help="Overwrite a policy changed outside Daznode.")
         parser.add_argument("--reason", default="", help="Why, for the audit log.")
+        parser.add_argument(
+            "--live-anyway",
+            action="store_true",
+            help="Change the node although DAZNODE_DECISION_MODE is shadow or dry run (recorded in the audit log).",
+        )
 
-    def handle(self, *args, chan_id: str, to: str, force=False, reason="", **options):
+    def handle(self, *args, chan_id: str, to: str, force=False, reason="", live_anyway=False, **options):
         try:
             channel = Channel.objects.filter(chan_id=parse_chan_id(chan_id)).first()
         except ValueError as exc:
@@ -34,7 +39,12 @@ class Command(BaseCommand):
             raise CommandError("--to needs a time zone (end it with Z for UTC or +01:00 for instance)")
         try:
             result = channel_rollback(
-                channel=channel, to=moment, actor=command_actor("rollback_channel"), force=force, reason=reason
+                channel=channel,
+                to=moment,
+                actor=command_actor("rollback_channel"),
+                force=force,
+                reason=reason,
+                live_anyway=live_anyway,
             )
         except RollbackError as exc:
             raise CommandError(str(exc)) from None

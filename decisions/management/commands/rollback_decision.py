@@ -12,8 +12,13 @@ class Command(BaseCommand):
         parser.add_argument("decision_id", help="The decision's id (admin, API or fee_cycle output).")
         parser.add_argument("--force", action="store_true", help="Overwrite a policy changed outside Daznode.")
         parser.add_argument("--reason", default="", help="Why, for the audit log.")
+        parser.add_argument(
+            "--live-anyway",
+            action="store_true",
+            help="Change the node although DAZNODE_DECISION_MODE is shadow or dry run (recorded in the audit log).",
+        )
 
-    def handle(self, *args, decision_id: str, force=False, reason="", **options):
+    def handle(self, *args, decision_id: str, force=False, reason="", live_anyway=False, **options):
         if not (decision_id.isascii() and decision_id.isdigit()):
             raise CommandError(f"a decision id is a whole number, got {decision_id!r}")
         decision = Decision.objects.filter(pk=int(decision_id)).select_related("channel").first()
@@ -21,7 +26,11 @@ class Command(BaseCommand):
             raise CommandError(f"there is no decision {decision_id}")
         try:
             result = decision_rollback(
-                decision=decision, actor=command_actor("rollback_decision"), force=force, reason=reason
+                decision=decision,
+                actor=command_actor("rollback_decision"),
+                force=force,
+                reason=reason,
+                live_anyway=live_anyway,
             )
         except RollbackError as exc:
             raise CommandError(str(exc)) from None
