@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from auth_vault import services
 from auth_vault.models import Secret
-from decisions.models import Mode
+from daznode.context_processors import MODE_LABELS
 from sources.models import GraphFetchStatus, GraphSnapshot, HealthCheck, Source
 from tests.auth_vault.fixtures import ADMIN_MACAROON
 from tests.dashboard import browser
@@ -78,7 +78,7 @@ def test_it_signs_in_a_viewer_and_shows_the_frame_the_sources_page_and_its_scree
     expect(page.locator("h1")).to_have_count(1)
     navigation = page.get_by_role("navigation", name="Main")
     expect(navigation.get_by_role("link")).to_have_text(["Overview", "Channels", "Decisions", "Sources"])
-    expect(page.locator(".topbar .badge").first).to_have_text(Mode(settings.DAZNODE_DECISION_MODE).label)
+    expect(page.locator(".topbar .badge").first).to_have_text(MODE_LABELS[settings.DAZNODE_DECISION_MODE])
     assert page_watch.status_of("/static/dashboard/dashboard.css") == 200, "static files are served"
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(15, 17, 21)", "the stylesheet applies (dark, like Umbrel)"

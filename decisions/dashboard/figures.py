@@ -1,0 +1,540 @@
+"""The node's figures as the overview, the stats JSON and Umbrel's widgets show them: one read, `overview_figures`.
+
+Everything is aggregated in the database, so the number of queries does not grow with the number of channels,
+days or decisions; only the circuit breakers are read once per enabled source (a handful, configured by hand).
+
+Forwards are stored per period (a UTC day, as the sync writes them): a window ("24 h", "7 d", "30 d") counts every
+period that overlaps it, so "24 h" covers yesterday and today so far (UTC), and says so (`covered_from`).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Aggregate, Case, Count, Exists, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.urls import reverse
+
+from channels.models import Channel, ChannelActivity, Node
+from daznode.context_processors import MODE_LABELS
+from daznode.lightning import MSAT_PER_SAT
+from decisions.engine import FEE_CHANGES, KIND_LABELS, RECOMMENDATIONS, Kind
+from decisions.executor import kill_switch_engaged
+from decisions.models import AuditEntry, Decision, FeeCycle, KillSwitch, Mode, PolicyWrite
+from decisions.policy_change import write_in_flight_bound
+from sources.connect import breaker_for
+from sources.models import GraphSnapshot, HealthCheck, Source
+from sources.snapshots import StaleReason, snapshot_staleness
+
+RECENT = timedelta(days=7)  # a failure older than this no longer asks for the operator on the overview
+WINDOWS = (("24h", "24 h", timedelta(hours=24)), ("7d", "7 d", timedelta(days=7)), ("30d", "30 d", timedelta(days=30)))
+CHANGES_SHOWN = 20  # lines of the latest cycle on the overview; the queue lists them all
+FEE_KINDS = [kind.value for kind in FEE_CHANGES]
+RECOMMENDATION_KINDS = [kind.value for kind in RECOMMENDATIONS]
+KIND_LABEL_OF = {kind.value: label for kind, label in KIND_LABELS.items()}
+STATUS_LABEL_OF = dict(Decision.Status.choices)
+STALE_REASONS = {
+    StaleReason.EXPIRED: "older than its time to live",
+    StaleReason.FETCH_FAILED: "the latest fetch from its source failed",
+    StaleReason.SOURCE_DOWN: "its source failed its latest health check",
+}
+
+
+class Severity:
+    DANGER, WARN, INFO = "danger", "warn", "info"
+
+
+@dataclass(frozen=True)
+class ChannelFigures:
+    open_count: int
+    active_count: int
+    capacity_sat: int
+    local_balance_sat: int
+    remote_balance_sat: int
+    ever_synced: bool  # any channel row at all: without one, forwarding figures are unknown, not zero
+
+    @property
+    def inactive_count(self) -> int:
+        return self.open_count - self.active_count
+
+    @property
+    def balance_total_sat(self) -> int:
+        return self.local_balance_sat + self.remote_balance_sat
+
+    @property
+    def local_share(self) -> float | None:
+        """Our share of the balances (local / (local + remote)); reserves and in-flight HTLCs are in neither."""
+        total = self.local_balance_sat + self.remote_balance_sat
+        return self.local_balance_sat / total if total else None
+
+    @property
+    def remote_share(self) -> float | None:
+        share = self.local_share
+        return None if share is None else 1 - share
+
+
+@dataclass(frozen=True)
+class RoutingWindow:
+    key: str  # "24h"
+    label: str  # "24 h"
+    start: datetime
+    end: datetime
+    covered_from: datetime  # the start of the earliest period counted (periods overlapping the window count whole)
+    fees_earned_msat: int | None  # None: our node was never synced
+    amount_out_msat: int | None
+    forwards_out_count: int | None
+
+    @property
+    def fees_earned_sat(self) -> int | None:
+        return None if self.fees_earned_msat is None else self.fees_earned_msat // MSAT_PER_SAT
+
+
+@dataclass(frozen=True)
+class Need:
+    """One thing that needs the operator: a sentence, and the page where they act on it."""
+
+    key: str
+    severity: str
+    count: int
+    title: str  # a few words, for Umbrel's widget
+    text: str  # the sentence the overview shows
+    url: str
+    place: str  # where the link leads, for its text: "the decision queue"
+
+
+@dataclass(frozen=True)
+class SourceState:
+    name: str
+    kind: str
+    enabled: bool
+    status: str  # up, down or unknown (never checked), from its latest health check
+    circuit: str  # closed, open or half_open
+    checked_at: datetime | None
+    error: str
+
+    @property
+    def down(self) -> bool:
+        return self.enabled and (self.status == "down" or self.circuit == "open")
+
+
+@dataclass(frozen=True)
+class GraphFigures:
+    snapshot_id: int
+    source_name: str
+    fetched_at: datetime
+    expires_at: datetime
+    stale: bool
+    stale_reason: str  # a StaleReason, "" when fresh
+    stale_since: datetime | None
+
+
+@dataclass(frozen=True)
+class ChangeLine:
+    """A decision of the latest cycle that proposes something: a fee change or a recommendation."""
+
+    decision_id: int
+    chan_id: int
+    peer: Node
+    kind: str
+    kind_label: str
+    status: str
+    status_label: str
+    old_fee_rate_ppm: int | None
+    new_fee_rate_ppm: int | None
+    why: str
+    blocked_by: str  # the first safety limit it broke, "" when none
+
+
+@dataclass(frozen=True)
+class CycleFigures:
+    cycle: FeeCycle
+    counts: tuple[tuple[str, str, int], ...]  # (kind label, status label, count)
+    decision_count: int
+    changes: tuple[ChangeLine, ...]  # at most CHANGES_SHOWN
+    change_count: int
+
+    @property
+    def duration(self) -> timedelta | None:
+        return None if self.cycle.finished_at is None else self.cycle.finished_at - self.cycle.started_at
+
+    @property
+    def duration_s(self) -> float | None:
+        duration = self.duration
+        return None if duration is None else duration.total_seconds()
+
+    @property
+    def mode_label(self) -> str:
+        return MODE_LABELS.get(self.cycle.mode, self.cycle.mode)
+
+    @property
+    def error(self) -> str:
+        return str(self.cycle.summary.get("error") or "") if isinstance(self.cycle.summary, dict) else ""
+
+    @property
+    def notes(self) -> list[str]:
+        notes = self.cycle.summary.get("notes") if isinstance(self.cycle.summary, dict) else None
+        return [str(note) for note in notes] if isinstance(notes, list) else []
+
+
+@dataclass(frozen=True)
+class OverviewFigures:
+    now: datetime
+    node: Node | None
+    mode: str
+    kill_switch_engaged: bool
+    channels: ChannelFigures
+    routing: tuple[RoutingWindow, ...]
+    pending_recommendation_count: int
+    waiting_fee_change_count: int
+    needs: tuple[Need, ...]
+    sources: tuple[SourceState, ...]
+    graph: GraphFigures | None
+    cycle: CycleFigures | None
+
+    @property
+    def mode_label(self) -> str:
+        return MODE_LABELS.get(self.mode, self.mode)
+
+    def window(self, key: str) -> RoutingWindow:
+        return next(window for window in self.routing if window.key == key)
+
+
+def overview_figures(*, now: datetime) -> OverviewFigures:
+    channels = channel_figures()
+    decisions = _decision_counts(now=now)
+    sources = source_states()
+    graph = graph_figures(now=now)
+    engaged = kill_switch_engaged()
+    needs = [
+        *_kill_switch_needs(engaged),
+        *_decision_needs(decisions),
+        *_write_needs(now=now),
+        *_audit_needs(now=now),
+        *_source_needs(sources),
+        *_graph_needs(graph),
+    ]
+    return OverviewFigures(
+        now=now,
+        node=Node.objects.filter(is_ours=True).first(),
+        mode=settings.DAZNODE_DECISION_MODE,
+        kill_switch_engaged=engaged,
+        channels=channels,
+        routing=routing_windows(now=now, known=channels.ever_synced),
+        pending_recommendation_count=decisions["recommendations"],
+        waiting_fee_change_count=decisions["fee_changes"],
+        needs=tuple(sorted(needs, key=lambda need: SEVERITY_ORDER[need.severity])),
+        sources=sources,
+        graph=graph,
+        cycle=latest_cycle_figures(),
+    )
+
+
+SEVERITY_ORDER = {Severity.DANGER: 0, Severity.WARN: 1, Severity.INFO: 2}
+
+
+def channel_figures() -> ChannelFigures:
+    is_open = Q(closed_at__isnull=True)
+    totals = Channel.objects.aggregate(
+        every=Count("id"),
+        open=Count("id", filter=is_open),
+        active=Count("id", filter=is_open & Q(active=True)),
+        capacity_sat=Sum("capacity_sat", filter=is_open, default=0),
+        local_sat=Sum("local_balance_sat", filter=is_open, default=0),
+        remote_sat=Sum("remote_balance_sat", filter=is_open, default=0),
+    )
+    return ChannelFigures(
+        open_count=totals["open"],
+        active_count=totals["active"],
+        capacity_sat=int(totals["capacity_sat"]),
+        local_balance_sat=int(totals["local_sat"]),
+        remote_balance_sat=int(totals["remote_sat"]),
+        ever_synced=totals["every"] > 0,
+    )
+
+
+def routing_windows(*, now: datetime, known: bool = True) -> tuple[RoutingWindow, ...]:
+    """Fees earned, amount sent out and forwards out over each window, closed channels included (what they earned
+    was earned), in one query. `known=False` (no channel ever synced) gives None figures: unknown, not zero."""
+    longest = max(length for _, _, length in WINDOWS)
+    aggregates: dict[str, Aggregate] = {}
+    for key, _, length in WINDOWS:
+        overlaps = Q(period_end__gt=now - length)
+        aggregates[f"{key}_fees"] = Sum("fees_earned_msat", filter=overlaps, default=0)
+        aggregates[f"{key}_amount"] = Sum("amount_out_msat", filter=overlaps, default=0)
+        aggregates[f"{key}_forwards"] = Sum("forwards_out_count", filter=overlaps, default=0)
+        aggregates[f"{key}_from"] = Min("period_start", filter=overlaps)
+    totals = ChannelActivity.objects.filter(period_end__gt=now - longest, period_start__lt=now).aggregate(**aggregates)
+    return tuple(
+        RoutingWindow(
+            key=key,
+            label=label,
+            start=now - length,
+            end=now,
+            covered_from=min(totals[f"{key}_from"] or now - length, now - length),
+            fees_earned_msat=int(totals[f"{key}_fees"]) if known else None,
+            amount_out_msat=int(totals[f"{key}_amount"]) if known else None,
+            forwards_out_count=int(totals[f"{key}_forwards"]) if known else None,
+        )
+        for key, label, length in WINDOWS
+    )
+
+
+def _decision_counts(*, now: datetime) -> dict[str, int]:
+    """Open recommendations and fee changes, and recent failures, in one query (status is indexed)."""
+    pending_recommendation = Q(status=Decision.Status.PENDING, kind__in=RECOMMENDATION_KINDS)
+    waiting_fee_change = Q(status__in=Decision.OPEN_STATUSES, kind__in=FEE_KINDS)
+    failed = Q(status=Decision.Status.FAILED, updated_at__gte=now - RECENT)
+    counts = Decision.objects.filter(pending_recommendation | waiting_fee_change | failed).aggregate(
+        recommendations=Count("id", filter=pending_recommendation),
+        recommendation_id=Min("id", filter=pending_recommendation),
+        fee_changes=Count("id", filter=waiting_fee_change),
+        fee_change_id=Min("id", filter=waiting_fee_change),
+        failed=Count("id", filter=failed),
+        failed_id=Min("id", filter=failed),
+    )
+    return counts
+
+
+QUEUE = "the decision queue"
+SOURCES = "Sources"
+
+
+def _decisions_link(count: int, decision_id: int | None) -> tuple[str, str]:
+    """One decision: its own page; several: the queue."""
+    if count == 1 and decision_id is not None:
+        return reverse("ui:decision", args=[decision_id]), "the decision"
+    return reverse("ui:decisions"), QUEUE
+
+
+def _channel_link(count: int, chan_id: int | None) -> tuple[str, str]:
+    if count == 1 and chan_id is not None:
+        return reverse("ui:channel", args=[chan_id]), "the channel"
+    return reverse("ui:decisions"), QUEUE
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def _kill_switch_needs(engaged: bool) -> list[Need]:
+    if not engaged:
+        return []
+    switch = KillSwitch.objects.filter(pk=1).first()
+    why = f" ({switch.reason})" if switch is not None and switch.engaged and switch.reason else ""
+    source = " DAZNODE_KILL_SWITCH engages it from the environment." if settings.DAZNODE_KILL_SWITCH else ""
+    text = f"The kill switch is on{why}: Daznode changes no policy, not even one you apply.{source}"
+    return [
+        Need("kill_switch", Severity.DANGER, 1, "Kill switch on", text, reverse("ui:kill-switch"), "the kill switch")
+    ]
+
+
+def _decision_needs(counts: dict) -> list[Need]:
+    needs = []
+    if n := counts["recommendations"]:
+        title = _plural(n, "recommendation to review", "recommendations to review")
+        text = (
+            f"{_plural(n, 'recommendation waits', 'recommendations wait')} for your approval (rebalance or close a "
+            "channel): Daznode only recommends them, you act with your own tools."
+        )
+        link = _decisions_link(n, counts["recommendation_id"])
+        needs.append(Need("recommendations", Severity.WARN, n, title, text, *link))
+    if n := counts["fee_changes"]:
+        title = _plural(n, "fee change to apply", "fee changes to apply")
+        text = f"{_plural(n, 'fee change waits', 'fee changes wait')} to be applied."
+        if settings.DAZNODE_DECISION_MODE != Mode.LIVE:
+            text += " In dry run nothing reaches your node unless you apply one and confirm “apply live anyway”."
+        needs.append(Need("fee_changes", Severity.INFO, n, title, text, *_decisions_link(n, counts["fee_change_id"])))
+    if n := counts["failed"]:
+        title = _plural(n, "failed apply", "failed applies")
+        text = (
+            f"{_plural(n, 'decision', 'decisions')} failed to apply in the last {RECENT.days} days: read why, then "
+            "apply again or leave it to the next cycle."
+        )
+        needs.append(
+            Need("failed_decisions", Severity.DANGER, n, title, text, *_decisions_link(n, counts["failed_id"]))
+        )
+    return needs
+
+
+def _write_needs(*, now: datetime) -> list[Need]:
+    """Policy writes that left a channel's policy in doubt: interrupted ones waiting for recovery, and put-backs
+    that failed with no later write that settled the channel."""
+    waiting = Q(settled_at__isnull=True) & (
+        Q(released_at__isnull=False) | Q(started_at__lt=now - write_in_flight_bound())
+    )
+    later_known = PolicyWrite.objects.filter(
+        channel=OuterRef("channel"),
+        started_at__gt=OuterRef("started_at"),
+        outcome__in=[PolicyWrite.Outcome.TOOK, PolicyWrite.Outcome.KEPT, PolicyWrite.Outcome.RESTORED],
+    )
+    unrestored = Q(outcome=PolicyWrite.Outcome.UNKNOWN, settled_at__gte=now - RECENT) & ~Q(Exists(later_known))
+    writes = PolicyWrite.objects.filter(waiting | unrestored).aggregate(
+        waiting=Count("channel", distinct=True, filter=waiting),
+        waiting_chan=Min("channel__chan_id", filter=waiting),
+        unrestored=Count("channel", distinct=True, filter=unrestored),
+        unrestored_chan=Min("channel__chan_id", filter=unrestored),
+    )
+    needs = []
+    if n := writes["waiting"]:
+        title = _plural(n, "write to recover", "writes to recover")
+        text = (
+            f"A policy write on {_plural(n, 'channel', 'channels')} was interrupted and waits for recovery: what the "
+            "node holds there is unknown until recovery reads it at its next run."
+        )
+        link = _channel_link(n, writes["waiting_chan"])
+        needs.append(Need("writes_awaiting_recovery", Severity.DANGER, n, title, text, *link))
+    if n := writes["unrestored"]:
+        title = _plural(n, "failed restore", "failed restores")
+        text = (
+            f"Putting the previous policy back failed on {_plural(n, 'channel', 'channels')} in the last "
+            f"{RECENT.days} days: check the node's policy there and roll the channel back."
+        )
+        needs.append(
+            Need("failed_restores", Severity.DANGER, n, title, text, *_channel_link(n, writes["unrestored_chan"]))
+        )
+    return needs
+
+
+def _audit_needs(*, now: datetime) -> list[Need]:
+    """Failed writes of the audit log that are not a failed decision (counted apart): rollbacks, put-backs."""
+    rows = AuditEntry.objects.filter(action=AuditEntry.Action.APPLY_FAILED, at__gte=now - RECENT).filter(
+        Q(decision__isnull=True) | ~Q(decision__status=Decision.Status.FAILED)
+    )
+    found = rows.aggregate(count=Count("id"), decision_id=Min("decision_id"), chan_id=Min("channel__chan_id"))
+    if not (n := found["count"]):
+        return []
+    title = _plural(n, "failed rollback", "failed rollbacks")
+    text = (
+        f"{_plural(n, 'rollback or put-back', 'rollbacks or put-backs')} failed in the last {RECENT.days} days "
+        "(audit log): the channel kept another policy than the one intended."
+    )
+    link = _decisions_link(n, found["decision_id"]) if found["decision_id"] else _channel_link(n, found["chan_id"])
+    return [Need("failed_writes", Severity.DANGER, n, title, text, *link)]
+
+
+def source_states() -> tuple[SourceState, ...]:
+    """Every source with its latest health check (one query) and its circuit breaker (one read each)."""
+    latest = HealthCheck.objects.filter(source=OuterRef("pk")).order_by("-checked_at", "-id")
+    rows: QuerySet[Source] = Source.objects.annotate(
+        last_ok=Subquery(latest.values("ok")[:1]),
+        last_at=Subquery(latest.values("checked_at")[:1]),
+        last_error=Subquery(latest.values("error")[:1]),
+    ).order_by("priority", "name")
+    states = []
+    for source in rows:
+        last_ok = source.last_ok  # type: ignore[attr-defined]
+        states.append(
+            SourceState(
+                name=source.name,
+                kind=source.get_kind_display(),
+                enabled=source.enabled,
+                status="unknown" if last_ok is None else ("up" if last_ok else "down"),
+                circuit=breaker_for(source).state() if source.enabled else "closed",
+                checked_at=source.last_at,  # type: ignore[attr-defined]
+                error=(source.last_error or "") if last_ok is False else "",  # type: ignore[attr-defined]
+            )
+        )
+    return tuple(states)
+
+
+def _source_needs(sources: tuple[SourceState, ...]) -> list[Need]:
+    needs = []
+    for source in (source for source in sources if source.down):
+        if source.circuit == "open":
+            text = f"Source “{source.name}” is down: its circuit is open after repeated failures, so it is not called."
+        else:
+            text = f"Source “{source.name}” failed its latest health check" + (
+                f": {source.error}" if source.error else "."
+            )
+        needs.append(
+            Need("source_down", Severity.DANGER, 1, f"{source.name} down", text, reverse("ui:sources"), SOURCES)
+        )
+    return needs
+
+
+def graph_figures(*, now: datetime) -> GraphFigures | None:
+    snapshot = (
+        GraphSnapshot.objects.select_related("source")
+        .only("id", "source__name", "fetched_at", "expires_at")
+        .order_by("-fetched_at", "-id")
+        .first()
+    )
+    if snapshot is None:
+        return None
+    staleness = snapshot_staleness(snapshot, now=now)
+    return GraphFigures(
+        snapshot_id=snapshot.pk,
+        source_name=snapshot.source.name if snapshot.source else "",
+        fetched_at=snapshot.fetched_at,
+        expires_at=snapshot.expires_at,
+        stale=staleness.stale,
+        stale_reason=staleness.reason,
+        stale_since=staleness.since,
+    )
+
+
+def _graph_needs(graph: GraphFigures | None) -> list[Need]:
+    url = reverse("ui:sources")
+    if graph is None:
+        text = "There is no network graph yet: channels are scored and fees decided only once one is fetched."
+        return [Need("no_graph", Severity.WARN, 1, "No graph yet", text, url, SOURCES)]
+    if not graph.stale:
+        return []
+    why = STALE_REASONS.get(graph.stale_reason, graph.stale_reason)
+    text = f"The network graph is stale ({why}): scores and decisions rest on a graph that may be out of date."
+    return [Need("stale_graph", Severity.WARN, 1, "Stale graph", text, url, SOURCES)]
+
+
+def latest_cycle_figures() -> CycleFigures | None:
+    cycle = FeeCycle.objects.order_by("-started_at", "-id").first()
+    if cycle is None:
+        return None
+    grouped = (
+        Decision.objects.filter(cycle=cycle).values("kind", "status").annotate(n=Count("id")).order_by("kind", "status")
+    )
+    counts = tuple(
+        (KIND_LABEL_OF.get(row["kind"], row["kind"]), STATUS_LABEL_OF.get(row["status"], row["status"]), row["n"])
+        for row in grouped
+    )
+    proposing = Decision.objects.filter(cycle=cycle).exclude(kind=Kind.NO_ACTION.value)
+    recommendation_first = Case(When(kind__in=RECOMMENDATION_KINDS, then=Value(0)), default=Value(1))
+    shown = proposing.select_related("channel__peer").order_by(recommendation_first, "kind", "channel__chan_id", "id")
+    shown = shown.defer("sub_scores", "rejections")[:CHANGES_SHOWN]
+    return CycleFigures(
+        cycle=cycle,
+        counts=counts,
+        decision_count=sum(n for _, _, n in counts),
+        changes=tuple(_change_line(decision) for decision in shown),
+        change_count=sum(row["n"] for row in grouped if row["kind"] != Kind.NO_ACTION.value),
+    )
+
+
+def _change_line(decision: Decision) -> ChangeLine:
+    current, proposed = decision.current_policy or {}, decision.proposed_policy or {}
+    return ChangeLine(
+        decision_id=decision.pk,
+        chan_id=decision.channel.chan_id,
+        peer=decision.channel.peer,
+        kind=decision.kind,
+        kind_label=decision.get_kind_display(),
+        status=decision.status,
+        status_label=decision.get_status_display(),
+        old_fee_rate_ppm=current.get("fee_rate_ppm") if proposed else None,
+        new_fee_rate_ppm=proposed.get("fee_rate_ppm"),
+        why=decision_why(decision.reasons),
+        blocked_by=_blocked_by(decision.reasons),
+    )
+
+
+def _blocked_by(reasons: object) -> str:
+    found = (r for r in reasons if isinstance(r, str) and r.startswith("Blocked:")) if isinstance(reasons, list) else ()
+    return next(iter(found), "")
+
+
+def decision_why(reasons: object) -> str:
+    """The one sentence that says why: the engine's first sentence gives the score, the second what it concluded."""
+    if not isinstance(reasons, list):
+        return ""
+    sentences = [r for r in reasons if isinstance(r, str) and not r.startswith("Blocked:")]
+    if not sentences:
+        return ""
+    return sentences[1] if len(sentences) > 1 else sentences[0]
