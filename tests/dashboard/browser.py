@@ -105,19 +105,19 @@ def web_server_environment(**overrides: str | None) -> dict[str, str]:
     """The child's environment: this test's database, cache, keys and mode, so that what the test writes and
     what the pages show are one state. Logins are not rate limited (a test signs in more than 5 times a minute
     from one address); overrides (None unsets) come last."""
-    return child_env(
-        DAZNODE_DATA_DIR=str(settings.DATA_DIR),
-        DATABASE_URL=test_database_url(),
-        REDIS_URL=settings.REDIS_URL or None,
-        SECRET_KEY=settings.SECRET_KEY,
-        DAZNODE_VAULT_KEYS=settings.DAZNODE_VAULT_KEYS,
-        DAZNODE_DECISION_MODE=settings.DAZNODE_DECISION_MODE,
-        DEBUG="false",
-        DAZNODE_RATE_LOGIN="1000/m",
-        DAZNODE_WEB_WORKERS="1",
-        DAZNODE_WEB_THREADS="4",
-        **overrides,
-    )
+    defaults: dict[str, str | None] = {
+        "DAZNODE_DATA_DIR": str(settings.DATA_DIR),
+        "DATABASE_URL": test_database_url(),
+        "REDIS_URL": settings.REDIS_URL or None,
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DAZNODE_VAULT_KEYS": settings.DAZNODE_VAULT_KEYS,
+        "DAZNODE_DECISION_MODE": settings.DAZNODE_DECISION_MODE,
+        "DEBUG": "false",
+        "DAZNODE_RATE_LOGIN": "1000/m",
+        "DAZNODE_WEB_WORKERS": "1",
+        "DAZNODE_WEB_THREADS": "4",
+    }
+    return child_env(**{**defaults, **overrides})
 
 
 @contextmanager
