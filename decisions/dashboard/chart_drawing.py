@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 WIDTH_IN, HEIGHT_IN, DPI = 8.0, 3.2, 100  # 800 x 320 px: the pages' <img class="chart" width="800" height="320">
 NO_DATA = "No data yet"
 LIQUIDITY_ROWS = 15  # the most bars that stay readable in 320 px; more channels: the largest by capacity
+SHORTEN_FROM = 10_000  # axis ticks in sat: exact below, 12k / 1.5M above
 SCORE_BINS = 10  # histogram of scores 0..1 in bins of 0.1
 DAY_TICKS = 6  # day labels on a time axis
 LABEL_CHARS = 18  # a peer's alias on an axis, cut beyond this
@@ -303,9 +304,12 @@ def _value_axis(axes: "Axes", label: str, formatter: Callable[[float, int], str]
 
 
 def _sat_tick(value: float, _position: int) -> str:
-    for threshold, suffix in ((1e9, "G"), (1e6, "M"), (1e4, "k")):
-        if abs(value) >= threshold:
-            return f"{value / threshold:.3g}{suffix}"
+    """9,000 then 12k, 1.5M, 2G: whole numbers up to 10,000, shortened above."""
+    if abs(value) < SHORTEN_FROM:
+        return f"{value:,.0f}"
+    for divisor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= divisor:
+            return f"{value / divisor:.3g}{suffix}"
     return f"{value:,.0f}"
 
 

@@ -375,3 +375,10 @@ def test_django_starts_without_importing_matplotlib(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_it_labels_sat_axes_exactly_below_ten_thousand_and_shortened_above():
+    from decisions.dashboard.chart_drawing import _sat_tick
+
+    assert [_sat_tick(value, 0) for value in (0, 3_000, 9_000)] == ["0", "3,000", "9,000"]
+    assert [_sat_tick(value, 0) for value in (12_000, 1_500_000, 2_000_000_000)] == ["12k", "1.5M", "2G"]
