@@ -7,7 +7,6 @@ Reading needs the viewer role, acting (approve, reject, apply, roll back, the ki
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import AccessMixin
 from django.core.exceptions import PermissionDenied
-from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 
 from daznode.api import admin_login_rate_limited
@@ -34,7 +33,7 @@ class RoleRequiredMixin(AccessMixin):
         needed = self.needed_role(request.method)
         if needed is None or not user_has_role(request.user, needed):
             raise PermissionDenied("Your role does not allow this.")
-        return super().dispatch(request, *args, **kwargs)
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]  # the view this mixes into
 
 
 @method_decorator(admin_login_rate_limited, name="dispatch")
@@ -46,4 +45,4 @@ class LoginView(auth_views.LoginView):
 
 
 class LogoutView(auth_views.LogoutView):
-    next_page = reverse_lazy("ui:login")
+    next_page = "ui:login"  # a URL name: resolve_url reverses it

@@ -1,10 +1,9 @@
-"""What the channels pages show: the list (filtered, sorted, a page at a time) and one channel's figures.
+"""One channel's figures (/umbrel-ui/channels/<chan_id>): its score and how it was made, its fees against the
+competition's, the peer's policy toward us, its recent days, and its policy history, backups and decisions.
 
-Reads only. The list's cost does not grow with the history: a channel's latest score and last decision are each
-one probe of an index ((channel, -computed_at), (channel, -created_at)), made for the page's rows only, and for
-every channel only when the list is sorted or filtered by them. The peer's policy toward us comes from the graph
-snapshot the latest score was computed on, read once per snapshot and cached; the competition's fees are the ones
-the competitiveness heuristic stored with the score.
+Reads only, each bounded by a fixed number of rows. The peer's policy toward us comes from the graph snapshot the
+latest score was computed on, read once per snapshot and cached; the competition's fees are the ones the
+competitiveness heuristic stored with the score. The list of channels is decisions.dashboard.channel_list_figures.
 """
 
 import statistics
@@ -13,292 +12,30 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import (
-    BigIntegerField,
-    Case,
-    F,
-    FloatField,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-    Value,
-    When,
-)
-from django.db.models.functions import Cast, Coalesce, Lower, TruncDate
+from django.db.models import Sum
+from django.db.models.functions import TruncDate
 
 from channels.models import Channel, ChannelActivity, ChannelScore
 from channels.scoring import HEURISTICS
-from daznode.lightning import parse_chan_id
-from daznode.templatetags.daznode_format import MISSING, ppm
-from decisions.engine import KIND_LABELS
+from decisions.dashboard.channel_list_figures import RECENT_DAYS, recent_start
+from decisions.dashboard.queue_selectors import (
+    POLICY_FIELDS,
+    PolicyRow,
+    SubScore,
+    heuristic_label,
+    policy_rows,
+    policy_value,
+    status_badge,
+)
 from decisions.models import POLICY_CHANGING_ACTIONS, AuditEntry, Decision, PolicyBackup
 from sources.graph import DIRECTION_FIELDS, CompactGraph
 from sources.models import GraphSnapshot
 
-PAGE_SIZE = 100
-DRAINED_BELOW = 0.2  # local share under 20 %: little left to forward out
-FULL_ABOVE = 0.8  # over 80 %: little room to receive
-RECENT_DAYS = 7  # the list's forwards and fees, and the channel page's days: today and the six before
 DECISIONS_SHOWN = 20
 HISTORY_SHOWN = 20
 # Snapshots never change once stored: the cache's lifetime only bounds how long an old one's entry stays around.
 PEER_POLICIES_CACHE_SECONDS = 24 * 3600
 PEER_POLICIES_CACHE_KEY = "dashboard:peer-policies:v1:{snapshot_id}:{content_hash}"
-
-STATES = {"open": "Open", "active": "Active", "inactive": "Inactive", "closed": "Closed", "all": "All"}
-DEFAULT_STATE = "open"
-LIQUIDITY = {
-    "drained": f"Drained (local under {DRAINED_BELOW:.0%})",
-    "balanced": "Balanced",
-    "full": f"Full (local over {FULL_ABOVE:.0%})",
-}
-KINDS = {kind.value: label for kind, label in KIND_LABELS.items()}
-STATUS_LABELS = dict(Decision.Status.choices)
-# Column (?sort=, "-" for descending) -> the field or annotation it sorts on.
-SORTS = {
-    "peer": "peer_alias",
-    "capacity": "capacity_sat",
-    "local": "local_share",
-    "fee_out": "fee_rate_ppm",
-    "fee_in": "inbound_fee_rate_ppm",
-    "score": "score_total",
-    "decision": "decision_at",
-    "active": "active",
-    "forwards": "forwards_out_recent",
-    "fees": "fees_earned_recent_msat",
-    "chan_id": "chan_id",
-}
-DEFAULT_SORT = "-capacity"
-STATUS_BADGES: dict[str, str] = {
-    Decision.Status.APPLIED: "badge-ok",
-    Decision.Status.PENDING: "badge-warn",
-    Decision.Status.APPROVED: "badge-warn",
-    Decision.Status.FAILED: "badge-danger",
-    Decision.Status.BLOCKED: "badge-danger",
-}
-POLICY_LABELS = {
-    "fee_rate_ppm": "Fee rate",
-    "base_fee_msat": "Base fee",
-    "inbound_fee_rate_ppm": "Inbound fee rate",
-    "inbound_base_fee_msat": "Inbound base fee",
-    "time_lock_delta": "Time lock delta",
-    "min_htlc_msat": "Min HTLC",
-    "max_htlc_msat": "Max HTLC",
-    "disabled": "Disabled",
-}
-
-
-# ----- formatting shared by the rows (units the template filters do not cover) -----
-
-
-def msat_text(value: object) -> str:
-    """Base fees and HTLC limits in msat, the unit LND shows them in (a base fee of 500 msat is not "0 sat")."""
-    if value is None or isinstance(value, bool) or not isinstance(value, int):
-        return MISSING
-    return f"{value:,} msat"
-
-
-def policy_value_text(name: str, value: object) -> str:
-    if name == "disabled":
-        return MISSING if value is None else ("yes" if value else "no")
-    if name.endswith("_ppm"):
-        return ppm(value) if isinstance(value, int) and not isinstance(value, bool) else MISSING
-    if name.endswith("_msat"):
-        return msat_text(value)
-    return MISSING if value is None else str(value)
-
-
-def heuristic_label(name: str) -> str:
-    return name.replace("_", " ").capitalize()
-
-
-def status_badge(status: str) -> str:
-    return STATUS_BADGES.get(status, "badge-info")
-
-
-def recent_start(now: datetime) -> datetime:
-    """Midnight UTC six days before today's: with today, RECENT_DAYS daily buckets."""
-    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return today - timedelta(days=RECENT_DAYS - 1)
-
-
-# ----- the list -----
-
-
-def _latest_score() -> QuerySet[ChannelScore]:
-    return ChannelScore.objects.filter(channel=OuterRef("pk")).order_by("-computed_at", "-id")
-
-
-def _last_decision() -> QuerySet[Decision]:
-    return Decision.objects.filter(channel=OuterRef("pk")).order_by("-created_at", "-id")
-
-
-def _recent_sum(field: str, since: datetime) -> Coalesce:
-    sums = (
-        ChannelActivity.objects.filter(channel=OuterRef("pk"), period_start__gte=since)
-        .values("channel")
-        .annotate(total=Sum(field))
-        .values("total")
-    )
-    return Coalesce(Subquery(sums, output_field=BigIntegerField()), Value(0))
-
-
-def _local_share() -> Case:
-    """Channel.local_ratio() in SQL: HTLCs we have in flight count as ours."""
-    ours = Cast(F("local_balance_sat") + F("pending_outgoing_sat"), FloatField())
-    return Case(
-        When(capacity_sat=0, then=Value(0.0)),
-        default=ours / Cast(F("capacity_sat"), FloatField()),
-        output_field=FloatField(),
-    )
-
-
-def _annotations(*, now: datetime) -> dict:
-    """What the list may filter or sort on beyond the columns, each built only when asked for."""
-    since = recent_start(now)
-    return {
-        "peer_alias": lambda: Lower("peer__alias"),
-        "local_share": _local_share,
-        "score_total": lambda: Subquery(_latest_score().values("total_score")[:1]),
-        "decision_at": lambda: Subquery(_last_decision().values("created_at")[:1]),
-        "decision_kind": lambda: Subquery(_last_decision().values("kind")[:1]),
-        "forwards_out_recent": lambda: _recent_sum("forwards_out_count", since),
-        "fees_earned_recent_msat": lambda: _recent_sum("fees_earned_msat", since),
-    }
-
-
-def _search(q: str) -> Q:
-    found = Q(peer__alias__icontains=q) | Q(peer__pubkey__icontains=q.lower())
-    try:
-        return found | Q(chan_id=parse_chan_id(q))
-    except ValueError:
-        return found
-
-
-def _state_filter(state: str) -> Q:
-    open_ = Q(closed_at__isnull=True)
-    return {
-        "open": open_,
-        "active": open_ & Q(active=True),
-        "inactive": open_ & Q(active=False),
-        "closed": Q(closed_at__isnull=False),
-        "all": Q(),
-    }[state]
-
-
-def _liquidity_filter(liquidity: str) -> Q:
-    return {
-        "drained": Q(local_share__lt=DRAINED_BELOW),
-        "balanced": Q(local_share__gte=DRAINED_BELOW, local_share__lte=FULL_ABOVE),
-        "full": Q(local_share__gt=FULL_ABOVE),
-    }[liquidity]
-
-
-def channel_list(
-    *, q: str = "", state: str = DEFAULT_STATE, liquidity: str = "", kind: str = "", sort: str = DEFAULT_SORT, now
-) -> QuerySet[Channel]:
-    """Our channels, filtered and ordered, with only the annotations the filters and the order need. The values
-    are the ones the page accepts (it checks them first). Channels never scored or never decided sort last both
-    ways; chan_id breaks ties, so that pages never overlap."""
-    field = SORTS[sort.removeprefix("-")]
-    needed = {field, "local_share" if liquidity else "", "decision_kind" if kind else ""}
-    available = _annotations(now=now)
-    channels = Channel.objects.annotate(**{name: make() for name, make in available.items() if name in needed})
-    channels = channels.filter(_state_filter(state))
-    if q:
-        channels = channels.filter(_search(q))
-    if liquidity:
-        channels = channels.filter(_liquidity_filter(liquidity))
-    if kind:
-        channels = channels.filter(Q(decision_kind=kind))
-    ordered = F(field).desc(nulls_last=True) if sort.startswith("-") else F(field).asc(nulls_last=True)
-    return channels.order_by(ordered, "chan_id")
-
-
-@dataclass(frozen=True)
-class LastDecision:
-    pk: int
-    kind: str
-    status: str
-    created_at: datetime
-
-    @property
-    def kind_label(self) -> str:
-        return KINDS.get(self.kind, self.kind)
-
-    @property
-    def status_label(self) -> str:
-        return STATUS_LABELS.get(self.status, self.status)
-
-    @property
-    def badge(self) -> str:
-        return status_badge(self.status)
-
-
-@dataclass(frozen=True)
-class ChannelRow:
-    channel: Channel
-    local_ratio: float
-    score_total: float | None
-    score_at: datetime | None
-    last_decision: LastDecision | None
-    forwards_out_recent: int
-    fees_earned_recent_msat: int
-
-    @property
-    def local_percent(self) -> int:
-        """For the bar's width."""
-        return round(self.local_ratio * 100)
-
-    @property
-    def base_fee_text(self) -> str:
-        return msat_text(self.channel.base_fee_msat)
-
-    @property
-    def inbound_base_fee_text(self) -> str:
-        return msat_text(self.channel.inbound_base_fee_msat)
-
-
-def channel_rows(*, ids: list[int], now: datetime) -> list[ChannelRow]:
-    """The rows of one page, in the order of `ids`: one query, whatever the history's length."""
-    since = recent_start(now)
-    decision = _last_decision()
-    channels = (
-        Channel.objects.filter(id__in=ids)
-        .select_related("peer")
-        .annotate(
-            score_total=Subquery(_latest_score().values("total_score")[:1]),
-            score_at=Subquery(_latest_score().values("computed_at")[:1]),
-            decision_pk=Subquery(decision.values("id")[:1]),
-            decision_kind=Subquery(decision.values("kind")[:1]),
-            decision_status=Subquery(decision.values("status")[:1]),
-            decision_at=Subquery(decision.values("created_at")[:1]),
-            forwards_out_recent=_recent_sum("forwards_out_count", since),
-            fees_earned_recent_msat=_recent_sum("fees_earned_msat", since),
-        )
-    )
-    by_id = {channel.id: channel for channel in channels}
-    return [_row(by_id[pk]) for pk in ids if pk in by_id]
-
-
-def _row(channel) -> ChannelRow:
-    last = None
-    if channel.decision_pk is not None:
-        last = LastDecision(channel.decision_pk, channel.decision_kind, channel.decision_status, channel.decision_at)
-    return ChannelRow(
-        channel=channel,
-        local_ratio=channel.local_ratio(),
-        score_total=channel.score_total,
-        score_at=channel.score_at,
-        last_decision=last,
-        forwards_out_recent=channel.forwards_out_recent,
-        fees_earned_recent_msat=channel.fees_earned_recent_msat,
-    )
-
-
-# ----- one channel -----
 
 
 def channel_by_chan_id(*, chan_id: int) -> Channel | None:
@@ -307,19 +44,6 @@ def channel_by_chan_id(*, chan_id: int) -> Channel | None:
 
 def channel_latest_score(*, channel: Channel) -> ChannelScore | None:
     return channel.scores.order_by("-computed_at", "-id").first()
-
-
-@dataclass(frozen=True)
-class SubScore:
-    name: str
-    label: str
-    value: float
-    weight: float | None
-    reason: str
-
-    @property
-    def contribution(self) -> float | None:
-        return None if self.weight is None else self.value * self.weight
 
 
 def score_breakdown(*, score: ChannelScore) -> list[SubScore]:
@@ -496,28 +220,19 @@ def _day(day: date, sums: dict[str, Any]) -> DayForwards:
     )
 
 
-@dataclass(frozen=True)
-class FieldChange:
-    label: str
-    before: str
-    after: str
+def policy_changes(before: object, after: object) -> list[PolicyRow]:
+    """The fields two stored policies (dicts) differ in, formatted; all that `after` sets when `before` is unknown."""
+    return policy_rows(_as_dict(before), _as_dict(after), only_changed=True)
 
 
-def policy_changes(before: object, after: object) -> list[FieldChange]:
-    """The fields two stored policies (dicts) differ in, formatted; every field when `before` is unknown."""
-    old = before if isinstance(before, dict) else {}
-    new = after if isinstance(after, dict) else {}
-    return [
-        FieldChange(label, policy_value_text(name, old.get(name)), policy_value_text(name, new.get(name)))
-        for name, label in POLICY_LABELS.items()
-        if old.get(name) != new.get(name)
-    ]
+def _as_dict(policy: object) -> dict:
+    return policy if isinstance(policy, dict) else {}
 
 
 @dataclass(frozen=True)
 class PolicyEvent:
     entry: AuditEntry
-    changes: list[FieldChange]
+    changes: list[PolicyRow]
 
 
 def channel_policy_events(*, channel: Channel, limit: int = HISTORY_SHOWN) -> tuple[list[PolicyEvent], bool]:
@@ -533,8 +248,8 @@ def channel_policy_events(*, channel: Channel, limit: int = HISTORY_SHOWN) -> tu
 
 def policy_fields(policy: object) -> list[tuple[str, str]]:
     """A stored policy (dict) as (label, value) pairs, formatted."""
-    stored = policy if isinstance(policy, dict) else {}
-    return [(label, policy_value_text(name, stored.get(name))) for name, label in POLICY_LABELS.items()]
+    stored = _as_dict(policy)
+    return [(label, policy_value(name, stored.get(name))) for name, label in POLICY_FIELDS]
 
 
 @dataclass(frozen=True)
@@ -552,7 +267,7 @@ def channel_backups(*, channel: Channel, limit: int = HISTORY_SHOWN) -> tuple[li
 @dataclass(frozen=True)
 class DecisionView:
     decision: Decision
-    changes: list[FieldChange]
+    changes: list[PolicyRow]
     sub_scores: list[tuple[str, float]]
     rejections: list[str]
 

@@ -1,6 +1,7 @@
 """The channels pages: /umbrel-ui/channels (the sortable, filterable list) and /umbrel-ui/channels/<chan_id>.
 
-The views parse the query string, call the selectors of channel_figures and hand their figures to the templates.
+The views parse the query string, call the selectors of channel_list_figures (the list) and channel_figures (one
+channel) and hand their figures to the templates.
 A value the list does not know (?sort=, ?state=, ?liquidity=, ?kind=, ?page=) is ignored and the page says so:
 a typo in a bookmarked address must never cost a 500 or silently show something else without a word.
 """
@@ -15,7 +16,10 @@ from django.utils import timezone
 
 from daznode.lightning import parse_chan_id
 from decisions.dashboard import channel_figures as figures
+from decisions.dashboard import channel_list_figures as listing
 from decisions.dashboard.page import DashboardPage
+from decisions.dashboard.queue_forms import SHOWN_VALUE_LENGTH
+from decisions.dashboard.queue_selectors import KIND_LABEL_OF, POLICY_FIELDS, policy_value
 
 SEARCH_MAX_LENGTH = 100
 # Column, header, numeric (right-aligned), hidden on a phone, first click sorts descending.
@@ -37,10 +41,10 @@ FILTER_NAMES = ("q", "state", "liquidity", "kind", "sort")
 @dataclass
 class ListParams:
     q: str = ""
-    state: str = figures.DEFAULT_STATE
+    state: str = listing.DEFAULT_STATE
     liquidity: str = ""
     kind: str = ""
-    sort: str = figures.DEFAULT_SORT
+    sort: str = listing.DEFAULT_SORT
     ignored: list[str] = field(default_factory=list)
 
 
@@ -49,7 +53,7 @@ def _choice(query: QueryDict, name: str, choices, default: str, params: ListPara
     if value in ("", default) or value in choices:
         return value or default
     known = ", ".join(choices)
-    params.ignored.append(f"Unknown {name} “{value[:40]}” ignored: choose one of {known}.")
+    params.ignored.append(f"Unknown {name} “{value[:SHOWN_VALUE_LENGTH]}” ignored: choose one of {known}.")
     return default
 
 
@@ -67,14 +71,16 @@ def _search_text(query: QueryDict, params: ListParams) -> str:
 def list_params(query: QueryDict) -> ListParams:
     params = ListParams()
     params.q = _search_text(query, params)
-    params.state = _choice(query, "state", figures.STATES, figures.DEFAULT_STATE, params)
-    params.liquidity = _choice(query, "liquidity", figures.LIQUIDITY, "", params)
-    params.kind = _choice(query, "kind", figures.KINDS, "", params)
+    params.state = _choice(query, "state", listing.STATES, listing.DEFAULT_STATE, params)
+    params.liquidity = _choice(query, "liquidity", listing.LIQUIDITY, "", params)
+    params.kind = _choice(query, "kind", KIND_LABEL_OF, "", params)
     sort = query.get("sort", "")
-    if sort and sort.removeprefix("-") in figures.SORTS:
+    if sort and sort.removeprefix("-") in listing.SORTS:
         params.sort = sort
     elif sort:
-        params.ignored.append(f"Unknown sort “{sort[:40]}” ignored: sort by {', '.join(figures.SORTS)}.")
+        params.ignored.append(
+            f"Unknown sort “{sort[:SHOWN_VALUE_LENGTH]}” ignored: sort by {', '.join(listing.SORTS)}."
+        )
     return params
 
 
@@ -82,17 +88,17 @@ def _page(paginator: Paginator, raw: str, ignored: list[str]) -> Page:
     if not raw:
         return paginator.page(1)
     if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
-        ignored.append(f"Page “{raw[:20]}” ignored: pages are numbered from 1.")
+        ignored.append(f"Page “{raw[:SHOWN_VALUE_LENGTH]}” ignored: pages are numbered from 1.")
         return paginator.page(1)
     if int(raw) > paginator.num_pages:
-        ignored.append(f"Page {raw[:20]} does not exist: showing the last page, {paginator.num_pages}.")
+        ignored.append(f"Page {raw[:SHOWN_VALUE_LENGTH]} does not exist: showing the last page, {paginator.num_pages}.")
         return paginator.page(paginator.num_pages)
     return paginator.page(int(raw))
 
 
 def _href(params: ListParams, **changes: str | int) -> str:
     """The list's address with the current filters and sort, and `changes` (a new sort, a page)."""
-    defaults = {"state": figures.DEFAULT_STATE, "sort": figures.DEFAULT_SORT, "page": 1}
+    defaults = {"state": listing.DEFAULT_STATE, "sort": listing.DEFAULT_SORT, "page": 1}
     values: dict[str, str | int] = {name: getattr(params, name) for name in FILTER_NAMES}
     values.update(changes)
     query = QueryDict(mutable=True)
@@ -139,28 +145,28 @@ class ChannelListPage(DashboardPage):
         context = super().get_context_data(**kwargs)
         params = list_params(self.request.GET)
         now = timezone.now()
-        channels = figures.channel_list(
+        channels = listing.channel_list(
             q=params.q, state=params.state, liquidity=params.liquidity, kind=params.kind, sort=params.sort, now=now
         )
-        paginator = Paginator(channels.values_list("id", flat=True), figures.PAGE_SIZE)
+        paginator = Paginator(channels.values_list("id", flat=True), listing.PAGE_SIZE)
         page = _page(paginator, self.request.GET.get("page", ""), params.ignored)
         for text in params.ignored:
             messages.warning(self.request, text)
         context.update(
             params=params,
-            rows=figures.channel_rows(ids=list(page.object_list), now=now),
+            rows=listing.channel_rows(ids=list(page.object_list), now=now),
             # Each row links to its channel and its last decision: built from one reverse() each, not 200 a page.
             channel_href=reverse("ui:channel", args=["0"]).removesuffix("0"),
             decision_href=reverse("ui:decision", args=[0]).removesuffix("0"),
             page=page,
             columns=_columns(params),
             sort_label=_sort_label(params.sort),
-            states=figures.STATES,
-            liquidity_choices=figures.LIQUIDITY,
-            kinds=figures.KINDS,
+            states=listing.STATES,
+            liquidity_choices=listing.LIQUIDITY,
+            kinds=KIND_LABEL_OF,
             previous_href=_href(params, page=page.previous_page_number()) if page.has_previous() else "",
             next_href=_href(params, page=page.next_page_number()) if page.has_next() else "",
-            filtered=any((params.q, params.liquidity, params.kind, params.state != figures.DEFAULT_STATE)),
+            filtered=any((params.q, params.liquidity, params.kind, params.state != listing.DEFAULT_STATE)),
         )
         return context
 
@@ -204,7 +210,7 @@ class ChannelDetailPage(DashboardPage):
             decisions=decisions,
             more_decisions=more_decisions,
             decisions_href=f"{reverse('ui:decisions')}?channel={channel.chan_id}",
-            recent_days=figures.RECENT_DAYS,
+            recent_days=listing.RECENT_DAYS,
         )
         return context
 
@@ -224,6 +230,6 @@ def _policy_rows(channel, peer_policy: figures.PeerPolicy | None) -> list[tuple[
         else {}
     )
     return [
-        (label, figures.policy_value_text(name, ours.get(name)), figures.policy_value_text(name, theirs.get(name)))
-        for name, label in figures.POLICY_LABELS.items()
+        (label, policy_value(name, ours.get(name)), policy_value(name, theirs.get(name)))
+        for name, label in POLICY_FIELDS
     ]

@@ -6,6 +6,9 @@ anonymous gets 401 JSON, never a redirect. Widgets: Umbrel calls them from its o
 anonymous reads are allowed from the networks in DAZNODE_WIDGETS_ALLOW_FROM (REMOTE_ADDR, never a forwarded header)
 and otherwise need a signed-in viewer; anything else is 403 JSON. A widget carries no secret and no pubkey.
 
+Both count against the REST API's read limit (DAZNODE_RATE_READ, daznode.api.ReadWriteRateLimit): per user, per
+address for an anonymous widget read; over it, 429 JSON with Retry-After, as the API answers.
+
 WIDGETS is the one definition of the widgets (id, Umbrel type, refresh, path, example): the Umbrel package's
 manifest is generated from it (`Widget.manifest_entry`).
 """
@@ -21,9 +24,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.views import View
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from daznode.api import ReadWriteRateLimit
 from daznode.context_processors import MODE_LABELS
 from daznode.roles import Role, user_has_role
 from decisions.dashboard.access import RoleRequiredMixin
@@ -56,6 +60,16 @@ def bearer_login(request: HttpRequest) -> JsonResponse | None:
     return None
 
 
+def read_refused(request: HttpRequest, view: View) -> JsonResponse | None:
+    """A 429 answer when the reader (a user, or an anonymous address) is over the API's read limit; counts the read.
+    The answer is DRF's, word for word, so that a script reads the API's refusals and these alike."""
+    limit = ReadWriteRateLimit()
+    if limit.allow_request(request, view):
+        return None
+    retry_after_s = int(limit.wait())
+    return json_error(429, str(Throttled(retry_after_s).detail), **{"Retry-After": str(retry_after_s)})
+
+
 class JsonRoleRequiredMixin(RoleRequiredMixin):
     """RoleRequiredMixin for JSON: a session or a JWT bearer; anonymous 401 and a missing role 403, as JSON."""
 
@@ -76,6 +90,9 @@ class StatsView(JsonRoleRequiredMixin, View):
     required_roles = Role.VIEWER
 
     def get(self, request):
+        refused = read_refused(request, self)
+        if refused is not None:
+            return refused
         return JsonResponse(stats_document(overview_figures(now=timezone.now())))
 
 
@@ -297,6 +314,9 @@ class WidgetView(View):
                 return refused
             if not user_has_role(request.user, Role.VIEWER):
                 return json_error(403, WIDGET_REFUSED)
+        refused = read_refused(request, self)
+        if refused is not None:
+            return refused
         widget = WIDGETS.get(name)
         if widget is None:
             return json_error(404, f"No widget named {name[:NAME_SHOWN]!r}: there are {', '.join(sorted(WIDGETS))}.")

@@ -7,9 +7,12 @@ from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
+from auth_vault.models import AccessCount, AccessEvent
+from daznode.actors import user_actor
 from daznode.roles import Role
 from decisions.dashboard.stats import WIDGETS
 from decisions.models import Decision, FeeCycle
@@ -137,6 +140,47 @@ def test_it_says_null_for_what_does_not_exist_yet(client, db):
     assert stats["routing"]["30d"]["fees_earned_msat"] is None, "never synced: unknown, not zero"
     assert stats["channels"]["local_share"] is None
     assert [need["key"] for need in stats["needs_you"]] == ["no_graph"]
+
+
+# Rate limits: the API's read limit ------------------------------------------------------------------------------------
+# django-ratelimit counts in the cache, in fixed windows: the cache is cleared first (it outlives a test's database),
+# and day-long windows keep a test from straddling a window's end.
+
+
+def test_it_limits_stats_reads_per_user_as_the_api_does_with_429_json_and_retry_after(client, node, settings):
+    cache.clear()
+    settings.DAZNODE_RATE_READ = "3/d"
+    viewer = user_with(Role.VIEWER)
+    assert [client.get(STATS, **bearer(viewer)).status_code for _ in range(3)] == [200, 200, 200]
+
+    refused = client.get(STATS, **bearer(viewer))
+    assert refused.status_code == 429 and refused["Content-Type"] == "application/json"
+    assert 1 <= int(refused["Retry-After"]) <= 86400
+    assert refused.json()["detail"] == f"Request was throttled. Expected available in {refused['Retry-After']} seconds."
+    assert client.get("/api/v1/me", **bearer(viewer)).status_code == 429, "one read budget with the REST API"
+    refusals = AccessCount.objects.get(operation=AccessEvent.Operation.RATE_LIMITED, actor=user_actor(viewer))
+    assert refusals.count == 2
+
+    client.force_login(user_with(Role.VIEWER, "another-viewer"))
+    assert client.get(STATS).status_code == 200, "per user: another viewer has a budget of its own"
+
+
+def test_it_limits_anonymous_widget_reads_per_address_and_signed_in_ones_per_user(client, node, settings):
+    cache.clear()
+    settings.DAZNODE_RATE_READ = "2/d"
+    settings.DAZNODE_WIDGETS_ALLOW_FROM = UMBREL_NETWORK
+    reads = [client.get(widget("overview"), REMOTE_ADDR=UMBREL_ADDRESS).status_code for _ in range(2)]
+    assert reads == [200, 200]
+
+    refused = client.get(widget("needs-you"), REMOTE_ADDR=UMBREL_ADDRESS)
+    assert refused.status_code == 429 and "Request was throttled" in refused.json()["detail"]
+    assert 1 <= int(refused["Retry-After"]) <= 86400
+    assert client.get(widget("nope"), REMOTE_ADDR=UMBREL_ADDRESS).status_code == 429, "counted before the lookup"
+    assert AccessCount.objects.get(operation=AccessEvent.Operation.RATE_LIMITED, ip=UMBREL_ADDRESS).count == 2
+
+    assert client.get(widget("overview"), REMOTE_ADDR="10.21.21.10").status_code == 200, "another address"
+    client.force_login(user_with(Role.VIEWER))
+    assert client.get(widget("overview"), REMOTE_ADDR=UMBREL_ADDRESS).status_code == 200, "a viewer counts as itself"
 
 
 # Widgets: who may read them -------------------------------------------------------------------------------------------

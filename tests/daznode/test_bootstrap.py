@@ -18,6 +18,7 @@ def bootstrap(*args: str) -> str:
 @pytest.mark.django_db
 def test_it_creates_the_admin_once_and_shows_the_generated_password_once(client):
     first = bootstrap("--url", "http://127.0.0.1:8123")
+    assert "Dashboard: http://127.0.0.1:8123/\n" in first
     assert "Admin:     http://127.0.0.1:8123/admin/" in first
     password = re.search(r"Password:\s+(\S+)\s+\(generated now and shown only this once", first).group(1)
     assert client.login(username="admin", password=password)
@@ -53,7 +54,10 @@ def test_it_syncs_the_beat_schedule_and_says_dry_run_is_on():
         "daznode:prune-health-checks",
         "daznode:prune-graph-snapshots",
     }
-    assert "Dry run:   on" in output
+    assert (
+        "Mode:      Dry run: decisions are proposed, nothing is sent to the node unless you apply one live anyway"
+        in output
+    )
 
 
 @pytest.mark.django_db

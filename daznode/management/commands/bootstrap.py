@@ -3,6 +3,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from daznode.bootstrap import AdminPasswordRejected, ensure_admin
+from daznode.context_processors import MODE_LABELS, MODE_MEANINGS
 from daznode.schedule import sync_beat_schedule
 
 
@@ -31,15 +32,16 @@ class Command(BaseCommand):
             login_hint = "the value of DAZNODE_ADMIN_PASSWORD"
         else:
             login_hint = "the one shown on first start (forgot it? make changepassword)"
-        dry_run = "on: nothing will change your node's policies" if settings.DAZNODE_DRY_RUN else "OFF"
+        mode = settings.DAZNODE_DECISION_MODE
         return "\n".join(
             [
                 "",
                 "Daznode is ready.",
+                f"  Dashboard: {url}/",
                 f"  Admin:     {url}/admin/",
                 f"  User:      {login.username}",
                 f"  Password:  {login_hint}",
-                f"  Dry run:   {dry_run}",
+                f"  Mode:      {MODE_LABELS[mode]}: {MODE_MEANINGS[mode]}",
                 "",
             ]
         )
