@@ -12,6 +12,7 @@ says in words what the chart shows. Output is deterministic (fixed svg.hashsalt,
 
 import io
 import math
+import re
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -69,6 +70,8 @@ SUB_SCORE_COLOURS = (
 PALETTE = (TEXT, MUTED, GRID, ACCENT, SURFACE, SECOND, *SUB_SCORE_COLOURS)
 NO_METADATA = {"Creator": None, "Date": None, "Format": None, "Type": None}
 RC_PARAMS: dict["RcKeyType", Any] = {
+    # Aliases come from the public graph: "$...$" must stay text, never matplotlib's maths (a parse error, a 500).
+    "text.parse_math": False,
     "svg.fonttype": "none",  # <text>, not glyph paths: smaller, recolourable, readable by screen readers
     "svg.hashsalt": "daznode",  # clip-path ids from a fixed salt: the same figures give the same bytes
     "font.family": "sans-serif",
@@ -338,7 +341,17 @@ def _title_channel(alias: str, chan_id: int) -> str:
 
 
 def _cut(text: str, chars: int) -> str:
+    text = xml_text(text)
     return text if len(text) <= chars else f"{text[: chars - 1]}…"
+
+
+# What XML 1.0 forbids in text: control characters other than tab and newlines, surrogates, U+FFFE and U+FFFF.
+XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """Text that an SVG can hold: an alias with a control character would make the whole chart unreadable."""
+    return XML_FORBIDDEN.sub("\ufffd", text)
 
 
 def _liquidity_summary(channels: Sequence[ChannelBalance]) -> str:
@@ -362,7 +375,8 @@ def _svg(figure: "Figure", *, title: str, desc: str) -> bytes:
     root_end = text.index(">", root_start) + 1
     root = text[root_start:root_end].replace("<svg ", '<svg role="img" aria-labelledby="chart-title chart-desc" ', 1)
     head = (
-        f'\n <title id="chart-title">{escape(title)}</title>\n <desc id="chart-desc">{escape(desc)}</desc>'
+        f'\n <title id="chart-title">{escape(xml_text(title))}</title>'
+        f'\n <desc id="chart-desc">{escape(xml_text(desc))}</desc>'
         f"\n <style>{DARK_STYLE}</style>"
     )
     return (root + head + text[root_end:]).encode()

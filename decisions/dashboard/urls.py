@@ -1,12 +1,18 @@
 """/umbrel-ui/: the operator's pages, their JSON figures, Umbrel's widgets and the charts (namespace "ui")."""
 
 from django.urls import path
+from django.views.generic import RedirectView
 
 from decisions.dashboard import access, channel_pages, charts, overview, queue, sources_page, stats
 
 app_name = "ui"
 
+home = RedirectView.as_view(pattern_name="ui:dashboard", permanent=False)
+
 urlpatterns = [
+    # /umbrel-ui/ and /umbrel-ui/dashboard/ (as people type them) lead to the overview.
+    path("", home),
+    path("dashboard/", home),
     path("login", access.LoginView.as_view(), name="login"),
     path("logout", access.LogoutView.as_view(), name="logout"),
     path("dashboard", overview.OverviewPage.as_view(), name="dashboard"),

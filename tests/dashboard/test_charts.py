@@ -382,3 +382,20 @@ def test_it_labels_sat_axes_exactly_below_ten_thousand_and_shortened_above():
 
     assert [_sat_tick(value, 0) for value in (0, 3_000, 9_000)] == ["0", "3,000", "9,000"]
     assert [_sat_tick(value, 0) for value in (12_000, 1_500_000, 2_000_000_000)] == ["12k", "1.5M", "2G"]
+
+
+@pytest.mark.parametrize("alias", ["$\\evil$", "<b>&amp;\x01\ufffe", "x" * 200])
+def test_it_draws_a_peers_alias_from_the_public_graph_as_plain_text_whatever_it_holds(viewer, db, alias):
+    """Aliases are chosen by whoever runs the peer: "$...$" is not maths, a control character does not break
+    the SVG, markup stays text."""
+    channel = make_channel(1, alias=alias, capacity_sat=5_000_000)
+    add_activity(channel, days_ago=1, fees_msat=5_000_000)
+    add_score(channel, 0.5)
+    for response in (
+        chart(viewer, "liquidity"),
+        *(channel_chart(viewer, channel.chan_id, n) for n in ("scores", "forwards")),
+    ):
+        root = parse(response)  # 200 and well-formed XML
+        shown = " ".join([*texts(root), *title_and_desc(root)])
+        assert "<b>" not in response.content.decode(), "markup from an alias stays text"
+        assert alias[:10].replace("\x01", "\ufffd").replace("\ufffe", "\ufffd")[:5] in shown

@@ -17,3 +17,9 @@ def test_it_tells_a_user_without_a_role_what_roles_allow(client, db):
     response = client.get("/umbrel-ui/dashboard")
     assert response.status_code == 403
     assert b"<h1>Not allowed</h1>" in response.content and b"Viewers read" in response.content
+
+
+def test_it_leads_the_addresses_people_type_to_the_overview(client, db):
+    for typed in ("/", "/umbrel-ui/", "/umbrel-ui/dashboard/"):
+        response = client.get(typed)
+        assert (response.status_code, response["Location"]) == (302, "/umbrel-ui/dashboard"), typed
