@@ -4,8 +4,9 @@ hours, daily forwards: 1.08 million scores, 180,000 decisions), the overview and
 
 The history is built in a database of the benchmark's own (tests/dashboard/history.py), then a fresh process
 serves the pages through Django's full request handling (middleware, session, templates) with the test client:
-server time, without a network in between. A chart is "cold" when its cache entry is gone; matplotlib is already
-imported (the worker's render task imports it once), the import alone is reported apart.
+server time, without a network in between. A chart is "cold" when its cache entry is gone (each is drawn 5 times
+from an empty cache; the median against the target, the slowest shown); the process has drawn each kind of chart
+once before, as the worker's render task has, and matplotlib's import is reported apart.
 Uses DATABASE_URL and REDIS_URL when set (the target is for PostgreSQL), otherwise SQLite and the file cache.
 
     .venv/bin/python -m tests.benchmarks.bench_dashboard
@@ -20,6 +21,7 @@ from tests.benchmarks.measure import measure, report
 CHANNELS = 500
 DAYS = 90
 REQUESTS = 50
+COLD_REPEATS = 5
 PAGE_TARGET_S = 0.150
 CHART_TARGET_S = 0.300
 
@@ -38,6 +40,7 @@ print("BUILT", built.channels, "channels", built.scores, "scores", built.decisio
 
 SERVE = f"""
 import statistics
+COLD_REPEATS = {COLD_REPEATS}
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
@@ -78,13 +81,20 @@ charts = {{
     "channel scores": f"/umbrel-ui/charts/channels/{{chan_id}}/scores.svg",
     "channel forwards": f"/umbrel-ui/charts/channels/{{chan_id}}/forwards.svg",
 }}
-client.get(charts["earnings"])  # matplotlib's first figure builds its font cache and caches: not a cold chart's cost
+# A process draws each kind of chart once before (matplotlib builds its font and text caches on first use):
+# that is the worker's render task, not a cold chart's cost.
+for url in charts.values():
+    client.get(url)
 for label, url in charts.items():
-    cache.clear()
-    started = time.perf_counter()
-    response = client.get(url)
-    _results["cold chart " + label] = time.perf_counter() - started
-    assert response.status_code == 200 and response["Content-Type"].startswith("image/svg+xml"), url
+    cold = []
+    for _ in range(COLD_REPEATS):
+        cache.clear()
+        started = time.perf_counter()
+        response = client.get(url)
+        cold.append(time.perf_counter() - started)
+        assert response.status_code == 200 and response["Content-Type"].startswith("image/svg+xml"), url
+    _results["cold chart " + label] = statistics.median(cold)
+    _results["cold chart max " + label] = max(cold)
     started = time.perf_counter()
     client.get(url)
     _results["cached chart " + label] = time.perf_counter() - started
@@ -109,9 +119,11 @@ def main() -> int:
         seconds = served.seconds[f"{label} p95"]
         print(f"{label + f': p95 of {REQUESTS} (no target)':<55} {seconds:7.3f} s")
     for label in ("earnings", "scores", "liquidity", "channel scores", "channel forwards"):
+        seconds = served.seconds[f"cold chart {label}"]
         ok &= report(
-            f"cold chart {label}", served.seconds[f"cold chart {label}"], rss, target_s=CHART_TARGET_S, target_mb=None
+            f"cold chart {label}, median of {COLD_REPEATS}", seconds, rss, target_s=CHART_TARGET_S, target_mb=None
         )
+        print(f"{'  the slowest of them':<55} {served.seconds[f'cold chart max {label}']:7.3f} s")
     print(f"{'cached chart (earnings)':<55} {served.seconds['cached chart earnings']:7.3f} s")
     print(f"{'matplotlib import, once per process (no target)':<55} {served.seconds['matplotlib import']:7.3f} s")
     return 0 if ok else 1
