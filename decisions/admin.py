@@ -1,8 +1,10 @@
 """The decisions admin. Outside live mode, applying and rolling back go through a confirmation page that shows the
 exact policy change per decision and an "apply live anyway" box: without it nothing is sent, and the message says
-why (decisions.conf.live_write_note is the one rule)."""
+why (decisions.conf.live_write_note is the one rule). A channel rollback to a point in time is previewed and
+confirmed in every mode."""
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Protocol
 
 from django.conf import settings
@@ -22,7 +24,7 @@ from daznode.context_processors import MODE_LABELS, mode_sentence
 from daznode.roles import Role, user_has_role
 from decisions.conf import node_writes_live, not_live_message
 from decisions.executor import ApplyRefused, decision_apply
-from decisions.forms import ChannelRollbackForm, KillSwitchForm, LiveAnywayForm
+from decisions.forms import ChannelRollbackConfirmForm, ChannelRollbackForm, KillSwitchForm, LiveAnywayForm
 from decisions.models import (
     POLICY_CHANGING_ACTIONS,
     AuditEntry,
@@ -47,6 +49,8 @@ from decisions.services import DecisionStateError, decision_approve, decision_re
 # What an admin action reports for one decision: a messages level and a sentence.
 Outcome = tuple[int, str]
 RECENT_CHANGES_SHOWN = 20
+# A line of the channel rollback's preview: field, now (as Daznode last read it), put back, whether it changes.
+PreviewRow = tuple[str, int, int, bool]
 # The forced rollback action's label, also named in the message that points an operator to it.
 FORCED_ROLLBACK_ACTION = "Roll back, overwriting changes made outside Daznode"
 CONFIRMATION_TEMPLATE = "admin/decisions/live_anyway_confirmation.html"
@@ -205,15 +209,18 @@ class DecisionAdmin(OperatorMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         return [path("channel/<int:pk>/rollback/", view, name="decisions_channel_rollback"), *super().get_urls()]
 
     def channel_rollback_view(self, request, pk: int):
-        """Roll a channel back to the policy it had at a point in time (operator); linked from the channel page."""
+        """Roll a channel back to the policy it had at a point in time (operator); linked from the channel page. Two
+        steps in every mode: a point in time shows the exact policy that would be put back, and only the answer that
+        carries the confirmation sends it (outside live mode, only with "Roll back live anyway" ticked)."""
         channel = get_object_or_404(Channel.objects.select_related("peer"), pk=pk)
         if not (request.user.has_perm("channels.view_channel") and self.has_operate_permission(request)):
             raise PermissionDenied
-        form = ChannelRollbackForm(request.POST or None, live=node_writes_live())
-        preview = None
-        if request.method == "POST" and form.is_valid():
-            target = channel_policy_at(channel=channel, to=form.cleaned_data["to"])
-            preview = diff_rows(policy_diff(channel.policy().to_dict(), target.to_dict())) if target else None
+        if request.method != "POST":
+            return self.channel_rollback_page(request, channel, ChannelRollbackForm())
+        if ChannelRollbackConfirmForm.CONFIRMED not in request.POST:
+            return self.channel_rollback_preview(request, channel, ChannelRollbackForm(request.POST))
+        form = ChannelRollbackConfirmForm(request.POST, live=node_writes_live())
+        if form.is_valid():
             try:
                 result = channel_rollback(channel=channel, actor=user_actor(request.user), **form.cleaned_data)
             except RollbackError as exc:
@@ -221,13 +228,40 @@ class DecisionAdmin(OperatorMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             else:
                 self.message_user(request, result.message, messages.SUCCESS if result.changed else messages.WARNING)
                 return redirect("admin:channels_channel_change", channel.pk)
+        to = form.cleaned_data.get("to")  # absent when the point in time itself was refused
+        rows = rollback_rows(channel, to) if to else None
+        return self.channel_rollback_page(request, channel, form, to=to, rows=rows)
+
+    def channel_rollback_preview(self, request, channel: Channel, form: ChannelRollbackForm) -> TemplateResponse:
+        """The answer to the first step: what would be put back, and the confirmation form for that point in time."""
+        if not form.is_valid():
+            return self.channel_rollback_page(request, channel, form)
+        to = form.cleaned_data["to"]
+        rows = rollback_rows(channel, to)
+        if rows is None:
+            form.add_error("to", f"Channel {channel.chan_id} has no recorded change since then: nothing to roll back.")
+            return self.channel_rollback_page(request, channel, form)
+        confirm = ChannelRollbackConfirmForm(initial={"to": to}, live=node_writes_live())
+        return self.channel_rollback_page(request, channel, confirm, to=to, rows=rows)
+
+    def channel_rollback_page(
+        self,
+        request,
+        channel: Channel,
+        form: ChannelRollbackForm,
+        *,
+        to: datetime | None = None,
+        rows: list[PreviewRow] | None = None,
+    ) -> TemplateResponse:
         changes = AuditEntry.objects.filter(channel=channel, action__in=POLICY_CHANGING_ACTIONS).order_by("-at", "-id")
         context = {
             **self.admin_site.each_context(request),
             "title": f"Roll back channel {channel.chan_id} to a point in time",
             "form": form,
+            "confirming": isinstance(form, ChannelRollbackConfirmForm),
+            "to": to,
             "channel": channel,
-            "preview": preview,
+            "preview": rows,
             "live": node_writes_live(),
             "mode_meaning": mode_sentence(settings.DAZNODE_DECISION_MODE),
             "changes": changes[:RECENT_CHANGES_SHOWN],
@@ -314,6 +348,16 @@ class RollbackChange(ProposedChange):
         if target is None or self.decision.status != Decision.Status.APPLIED:
             return {}
         return policy_diff(self.decision.proposed_policy, target.to_dict())
+
+
+def rollback_rows(channel: Channel, to: datetime) -> list[PreviewRow] | None:
+    """Every field a channel rollback to `to` sends, against what the channel holds now; None when nothing was
+    recorded since, so there is nothing to put back."""
+    target = channel_policy_at(channel=channel, to=to)
+    if target is None:
+        return None
+    now = channel.policy().terms()
+    return [(name, now[name], value, now[name] != value) for name, value in target.terms().items()]
 
 
 def diff_rows(diff: dict[str, tuple]) -> list[tuple]:

@@ -10,13 +10,32 @@ from daznode.roles import user_has_role
 from decisions.models import KillSwitch
 from decisions.services import kill_switch_role
 
+# What a datetime-local input with seconds sends, and what the confirmation step sends back unchanged.
+MOMENT_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
 
 class ChannelRollbackForm(forms.Form):
+    """The first step of a channel rollback: a point in time. The admin then shows what would be put back."""
+
     to = forms.DateTimeField(
         label="Point in time",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": 1}, format="%Y-%m-%dT%H:%M:%S"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": 1}, format=MOMENT_FORMAT),
         help_text=f"In {settings.TIME_ZONE}. The channel gets back the policy it had at that moment.",
     )
+
+    def clean_to(self):
+        to = self.cleaned_data["to"]
+        if to > timezone.now():
+            raise forms.ValidationError("The point in time is in the future.")
+        return to
+
+
+class ChannelRollbackConfirmForm(ChannelRollbackForm):
+    """The second step: the point in time previewed (hidden, so that what is sent is what was shown), the overrides,
+    and the explicit confirmation. Only an answer carrying CONFIRMED sends anything."""
+
+    CONFIRMED = "confirmed"  # present only in the answer to the preview
+
     force = forms.BooleanField(
         required=False,
         label="Overwrite changes made outside Daznode",
@@ -31,14 +50,9 @@ class ChannelRollbackForm(forms.Form):
 
     def __init__(self, *args, live: bool, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["to"].widget = forms.DateTimeInput(attrs={"type": "hidden"}, format=MOMENT_FORMAT)
         if live:  # in live mode a rollback needs no override
             del self.fields["live_anyway"]
-
-    def clean_to(self):
-        to = self.cleaned_data["to"]
-        if to > timezone.now():
-            raise forms.ValidationError("The point in time is in the future.")
-        return to
 
 
 class LiveAnywayForm(forms.Form):

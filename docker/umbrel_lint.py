@@ -137,6 +137,21 @@ def _widget_problems(widgets: list[Any]) -> list[str]:
     return problems
 
 
+def widget_service_problems(manifest: Any, compose: Any) -> list[str]:
+    """umbreld reads a widget endpoint's host as a service of the compose file and fetches from that service's
+    container: a container name, another app's service or the app proxy is no endpoint it can reach."""
+    widgets = manifest.get("widgets") if isinstance(manifest, dict) else None
+    services = compose.get("services") if isinstance(compose, dict) else None
+    if not isinstance(widgets, list) or not isinstance(services, dict):
+        return []
+    problems = []
+    for widget in (widget for widget in widgets if isinstance(widget, dict)):
+        service = str(widget.get("endpoint", "")).split(":", 1)[0]
+        if service not in services or service == "app_proxy":
+            problems.append(f"widgets: {widget.get('id')}: endpoint service {service!r} is not a service of this app")
+    return problems
+
+
 def _volume_source(volume: Any) -> str:
     if isinstance(volume, dict):
         return str(volume.get("source", ""))
@@ -231,6 +246,7 @@ def package_problems(package_dir: Path) -> list[str]:
     manifest = yaml.safe_load((package_dir / "umbrel-app.yml").read_text(encoding="utf-8"))
     problems += manifest_problems(manifest, folder_name=package_dir.name, has_hooks=bool(hooks))
     compose = yaml.safe_load((package_dir / "docker-compose.yml").read_text(encoding="utf-8"))
+    problems += widget_service_problems(manifest, compose)
     return problems + compose_problems(compose, app_id=package_dir.name, package_dir=package_dir)
 
 

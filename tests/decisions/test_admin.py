@@ -174,6 +174,22 @@ def test_the_list_filters_by_kind_status_mode_rule_and_date(node, viewer):
     assert viewer.get(f"{CHANGELIST}?created_at__year={timezone.now().year}").context["cl"].result_count == 1
 
 
+def moment(at) -> str:
+    """A point in time as the page's datetime-local input sends it."""
+    return timezone.localtime(at).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def confirmed(**data) -> dict:
+    """The answer to the rollback preview: the point in time it showed and the explicit confirmation."""
+    return {"confirmed": "yes", **data}
+
+
+def written(sim) -> tuple[int, int, int, int]:
+    """Everything a rollback leaves: updates the node took, journal rows, backups, audit rows."""
+    counts = (PolicyWrite.objects.count(), PolicyBackup.objects.count(), AuditEntry.objects.count())
+    return (len(sim.node.applied_updates), *counts)
+
+
 def test_a_channel_rolls_back_to_a_point_in_time_from_its_page(node, operator):
     channel = open_channels(1)[0]
     before = live_policy(node, channel)
@@ -183,7 +199,8 @@ def test_a_channel_rolls_back_to_a_point_in_time_from_its_page(node, operator):
 
     change_page = operator.get(reverse("admin:channels_channel_change", args=[channel.pk])).content.decode()
     form_page = operator.get(url)
-    response = operator.post(url, {"to": point.strftime("%Y-%m-%dT%H:%M:%S"), "reason": "undo"}, follow=True)
+    operator.post(url, {"to": moment(point)})
+    response = operator.post(url, confirmed(to=moment(point), reason="undo"), follow=True)
 
     assert url in change_page
     assert form_page.status_code == 200 and "Recent policy changes" in form_page.content.decode()
@@ -191,6 +208,61 @@ def test_a_channel_rolls_back_to_a_point_in_time_from_its_page(node, operator):
     assert live_policy(node, channel).same_terms(before)
     entry = AuditEntry.objects.filter(channel=channel, action=AuditEntry.Action.ROLLED_BACK).get()
     assert (entry.actor, entry.reason) == ("user:olivia", "undo")
+
+
+def test_it_previews_every_field_it_would_send_and_sends_nothing_until_confirmed(node, operator):
+    channel = open_channels(1)[0]
+    before, point = live_policy(node, channel), timezone.now()
+    run_action(operator, "apply_now", make_decision(channel, fee_rate_ppm=before.fee_rate_ppm + 20))
+    applied, was = live_policy(node, channel), written(node)
+    url = reverse("admin:decisions_channel_rollback", args=[channel.pk])
+
+    preview = operator.post(url, {"to": moment(point)})
+
+    html = preview.content.decode()
+    assert preview.status_code == 200 and preview.context["confirming"]
+    assert f"<td>fee_rate_ppm</td><td>{applied.fee_rate_ppm}</td><td>{before.fee_rate_ppm}</td><td>changes</td>" in html
+    unchanged = f"<td>{before.base_fee_msat}</td><td>{before.base_fee_msat}</td><td>unchanged</td>"
+    assert f"<td>base_fee_msat</td>{unchanged}" in html
+    assert [row[0] for row in preview.context["preview"]] == list(before.terms())
+    assert f'type="hidden" name="to" value="{moment(point)}"' in html
+    assert 'name="confirmed" value="yes"' in html and 'name="force"' in html
+    assert 'name="live_anyway"' not in html  # live mode: the confirmation is the only step left
+    assert written(node) == was and live_policy(node, channel) == applied
+
+
+def test_it_refuses_a_point_in_time_with_nothing_to_roll_back(node, operator):
+    channel = open_channels(1)[0]
+    before = live_policy(node, channel)
+    url = reverse("admin:decisions_channel_rollback", args=[channel.pk])
+
+    response = operator.post(url, {"to": moment(timezone.now() - timedelta(days=1))})
+
+    html = response.content.decode()
+    assert response.status_code == 200 and not response.context["confirming"]
+    assert f"Channel {channel.chan_id} has no recorded change since then: nothing to roll back." in html
+    assert 'name="confirmed"' not in html
+    assert live_policy(node, channel) == before
+
+
+@pytest.mark.parametrize("to", ["", "yesterday", "2026-13-45T99:00:00", "x" * 5000])
+def test_it_answers_a_bad_point_in_time_with_a_form_error_in_both_steps(node, operator, to):
+    channel = open_channels(1)[0]
+    point = timezone.now()
+    run_action(operator, "apply_now", make_decision(channel))
+    applied, was = live_policy(node, channel), written(node)
+    url = reverse("admin:decisions_channel_rollback", args=[channel.pk])
+
+    preview = operator.post(url, {"to": to})
+    confirm = operator.post(url, confirmed(to=to))
+
+    expected = "This field is required." if to == "" else "Enter a valid date/time."
+    assert preview.status_code == 200 and expected in preview.content.decode()
+    assert not preview.context["confirming"]
+    assert confirm.status_code == 200 and f"Point in time: {expected}" in confirm.content.decode()
+    assert confirm.context["preview"] is None
+    assert written(node) == was and live_policy(node, channel) == applied
+    assert operator.post(url, confirmed(to=moment(point))).status_code == 302  # the same page, a good point: sent
 
 
 def test_the_channel_rollback_form_refuses_the_future_and_shows_conflicts(node, operator):
@@ -201,13 +273,17 @@ def test_the_channel_rollback_form_refuses_the_future_and_shows_conflicts(node, 
     change_outside(node, channel, 333)
     url = reverse("admin:decisions_channel_rollback", args=[channel.pk])
 
-    future = operator.post(url, {"to": (timezone.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")})
-    conflict = operator.post(url, {"to": point.strftime("%Y-%m-%dT%H:%M:%S")})
+    future = operator.post(url, {"to": moment(timezone.now() + timedelta(days=1))})
+    future_confirmed = operator.post(url, confirmed(to=moment(timezone.now() + timedelta(days=1))))
+    operator.post(url, {"to": moment(point)})
+    conflict = operator.post(url, confirmed(to=moment(point)))
 
     assert "The point in time is in the future." in future.content.decode()
+    assert "The point in time is in the future." in future_confirmed.content.decode()
     assert "roll back with force" in conflict.content.decode()
+    assert "<td>fee_rate_ppm</td>" in conflict.content.decode()  # the preview stays beside the refusal
     assert live_policy(node, channel).fee_rate_ppm == 333
-    operator.post(url, {"to": point.strftime("%Y-%m-%dT%H:%M:%S"), "force": "on"})
+    operator.post(url, confirmed(to=moment(point), force="on"))
     assert live_policy(node, channel).same_terms(before)
 
 
@@ -216,7 +292,8 @@ def test_a_viewer_cannot_open_the_channel_rollback_page(node, viewer):
     url = reverse("admin:decisions_channel_rollback", args=[channel.pk])
     assert url not in viewer.get(reverse("admin:channels_channel_change", args=[channel.pk])).content.decode()
     assert viewer.get(url).status_code == 403
-    assert viewer.post(url, {"to": timezone.now().strftime("%Y-%m-%dT%H:%M:%S")}).status_code == 403
+    assert viewer.post(url, {"to": moment(timezone.now())}).status_code == 403
+    assert viewer.post(url, confirmed(to=moment(timezone.now()), force="on")).status_code == 403
 
 
 def test_audit_entries_are_filtered_but_never_edited(node, operator):

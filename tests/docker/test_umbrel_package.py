@@ -2,6 +2,7 @@
 package pinned to the pushed digests (and refuses anything else), and every rule of the checker can fail."""
 
 import importlib.util
+import ipaddress
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,9 @@ from typing import Any
 
 import pytest
 import yaml
+from django.core.cache import cache
 
+from decisions.dashboard.stats import WIDGETS, widget_address_allowed
 from tests.conftest import REPO
 
 PUSHED_DIGEST = "sha256:" + "ab" * 32
@@ -23,6 +26,11 @@ REPO_URL = "https://github.com/someone/daznode"
 # Service -> the entrypoint role it runs. Beat is embedded in the worker on Umbrel (a small box): no beat service.
 DAZNODE_ROLES = {"migrate": "migrate", "web": "web", "worker": "worker-with-beat"}
 DAZNODE_SERVICES = tuple(DAZNODE_ROLES)
+# Where umbreld's widget requests come from (the gateway of umbrel_main_network) and the Lightning app's address.
+UMBRELD_ADDRESS, LIGHTNING_ADDRESS = "10.21.0.1", "10.21.21.9"
+# Addresses that must not read a widget without a login: the LAN, the host itself, Docker's default bridge, the
+# next private /16 along.
+OUTSIDE_ADDRESSES = ("192.168.1.20", "127.0.0.1", "172.17.0.1", "10.22.0.1", "10.0.0.5")
 
 
 def _load(name: str) -> ModuleType:
@@ -61,8 +69,55 @@ def test_it_declares_daznode_for_the_bitcoin_category_on_top_of_lightning() -> N
     assert (manifest["id"], manifest["category"], manifest["dependencies"]) == ("daznode", "bitcoin", ["lightning"])
     assert manifest["port"] == 8795
     assert (manifest["defaultUsername"], manifest["deterministicPassword"]) == ("admin", True)
-    # Widgets need the dashboard's endpoints, which do not exist yet: none is declared until they do.
-    assert "widgets" not in manifest
+
+
+def _web_service_port(compose: dict[str, Any]) -> str:
+    """The compose service that runs gunicorn and the port it listens on, as a widget endpoint names them."""
+    [name] = [name for name, service in compose["services"].items() if service.get("command") == ["web"]]
+    port = compose["services"][name]["environment"]["DAZNODE_BIND"].rsplit(":", 1)[1]
+    assert str(compose["services"]["app_proxy"]["environment"]["APP_PORT"]) == port  # the port the user reaches
+    return f"{name}:{port}"
+
+
+def test_it_declares_the_widgets_exactly_as_the_dashboard_serves_them() -> None:
+    manifest, compose = _read(TEMPLATE, "umbrel-app.yml"), _read(TEMPLATE, "docker-compose.yml")
+    service_port = _web_service_port(compose)
+
+    assert service_port == "web:8000"
+    assert manifest["widgets"] == [widget.manifest_entry(service_port=service_port) for widget in WIDGETS.values()]
+    assert [(w["id"], w["type"]) for w in manifest["widgets"]] == [("overview", "four-stats"), ("needs-you", "list")]
+
+
+def _allowed_networks(compose: dict[str, Any]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    values = compose["x-daznode-environment"]["DAZNODE_WIDGETS_ALLOW_FROM"].split(",")
+    return [ipaddress.ip_network(value.strip()) for value in values]  # as daznode/settings.py reads them
+
+
+def test_it_lets_umbrels_app_network_and_nothing_wider_read_the_widgets(settings) -> None:
+    compose = _read(TEMPLATE, "docker-compose.yml")
+    settings.DAZNODE_WIDGETS_ALLOW_FROM = _allowed_networks(compose)
+
+    assert [str(network) for network in settings.DAZNODE_WIDGETS_ALLOW_FROM] == ["10.21.0.0/16"]
+    assert widget_address_allowed(UMBRELD_ADDRESS) and widget_address_allowed(LIGHTNING_ADDRESS)
+    assert not any(widget_address_allowed(address) for address in OUTSIDE_ADDRESSES)
+    for name in DAZNODE_SERVICES:  # the anchor reaches every Daznode service, web included
+        assert compose["services"][name]["environment"]["DAZNODE_WIDGETS_ALLOW_FROM"] == "10.21.0.0/16"
+
+
+def test_it_points_each_widget_at_an_endpoint_that_answers_umbreld_without_a_login(client, db, settings) -> None:
+    cache.clear()  # the read limit counts per address
+    settings.DAZNODE_WIDGETS_ALLOW_FROM = _allowed_networks(_read(TEMPLATE, "docker-compose.yml"))
+
+    for entry in _read(TEMPLATE, "umbrel-app.yml")["widgets"]:
+        path = "/" + entry["endpoint"].split("/", 1)[1]
+        answer = client.get(path, REMOTE_ADDR=UMBRELD_ADDRESS)
+        outside = client.get(path, REMOTE_ADDR=OUTSIDE_ADDRESSES[0])
+
+        assert answer.status_code == 200, (path, answer.content)
+        document = answer.json()
+        assert document["type"] == entry["type"] and document["refresh"] == entry["refresh"]
+        assert set(entry["example"]) <= set(document), path  # the example shows what the endpoint answers
+        assert outside.status_code == 403
 
 
 def test_it_reaches_lnd_through_the_lightning_apps_exports_and_a_read_only_mount() -> None:
@@ -120,6 +175,7 @@ def test_it_writes_a_release_package_pinned_to_the_pushed_digests(tmp_path: Path
     assert umbrel_package.PLACEHOLDER_DIGEST not in (package / "docker-compose.yml").read_text(encoding="utf-8")
     assert (package / "exports.sh").read_text() == (TEMPLATE / "exports.sh").read_text()
     assert all((package / "data" / name / ".gitkeep").is_file() for name in ("daznode", "postgres", "redis"))
+    assert manifest["widgets"] == _read(TEMPLATE, "umbrel-app.yml")["widgets"]
     assert "submission is still the placeholder" in result.stdout
 
 
@@ -269,6 +325,22 @@ BROKEN = {
             ],
         ),
         "endpoint must read service:port/path",
+    ),
+    "widget at a container name": (
+        lambda m, c, f: m["widgets"][0].__setitem__("endpoint", "daznode_web_1:8000/umbrel-ui/api/widgets/overview"),
+        "widgets: overview: endpoint service 'daznode_web_1' is not a service of this app",
+    ),
+    "widget at the app proxy": (
+        lambda m, c, f: m["widgets"][1].__setitem__("endpoint", "app_proxy:8795/umbrel-ui/api/widgets/needs-you"),
+        "widgets: needs-you: endpoint service 'app_proxy' is not a service of this app",
+    ),
+    "widget of an unknown type": (
+        lambda m, c, f: m["widgets"][0].__setitem__("type", "four-up"),
+        "widgets: overview: type 'four-up' is not one of",
+    ),
+    "widgets with one id twice": (
+        lambda m, c, f: m["widgets"][1].__setitem__("id", "overview"),
+        "widgets: each must be a mapping with a unique id",
     ),
     "image without digest": (_set_service("web", "image", "ghcr.io/someone/daznode:1.2.0"), "NAME:TAG@sha256"),
     "latest tag": (_set_service("web", "image", f"ghcr.io/someone/daznode:latest@{PUSHED_DIGEST}"), "image tag latest"),
