@@ -6,7 +6,9 @@ pubkey on hover. A missing value shows as "—", never
 as 0: an unknown figure is not a zero.
 """
 
+from collections.abc import Callable
 from datetime import datetime
+from functools import wraps
 
 from django import template
 from django.utils import timezone
@@ -20,49 +22,53 @@ MSAT_PER_SAT = 1000
 JUST_NOW_S = 60
 
 
+def unknown_as_missing(show: Callable[..., str]) -> Callable[..., str]:
+    """A filter that shows "—" for a value nobody knows (None, or an empty form value), and formats the rest."""
+
+    @wraps(show)
+    def filter_(value, *args) -> str:
+        return MISSING if value is None or value == "" else show(value, *args)
+
+    return filter_
+
+
 @register.filter
+@unknown_as_missing
 def sats(value) -> str:
     """1234567 -> "1,234,567 sat"."""
-    if value is None or value == "":
-        return MISSING
     return f"{int(value):,} sat"
 
 
 @register.filter
+@unknown_as_missing
 def msat(value) -> str:
     """Base fees and HTLC limits stay in msat: as sats, a 500 msat base fee would read "0 sat"."""
-    if value is None or value == "":
-        return MISSING
     return f"{int(value):,} msat"
 
 
 @register.filter
+@unknown_as_missing
 def msat_as_sats(value) -> str:
     """Millisatoshis shown as whole sats (rounded down, as LND reports fees)."""
-    if value is None or value == "":
-        return MISSING
     return sats(int(value) // MSAT_PER_SAT)
 
 
 @register.filter
+@unknown_as_missing
 def ppm(value) -> str:
-    if value is None or value == "":
-        return MISSING
     return f"{int(value):,} ppm"
 
 
 @register.filter
+@unknown_as_missing
 def percent(value, digits: int = 0) -> str:
     """A share in [0, 1] as a percentage: 0.4567 -> "46 %"."""
-    if value is None or value == "":
-        return MISSING
     return f"{float(value) * 100:.{int(digits)}f} %"
 
 
 @register.filter
+@unknown_as_missing
 def score(value) -> str:
-    if value is None or value == "":
-        return MISSING
     return f"{float(value):.2f}"
 
 

@@ -2,19 +2,13 @@
 login form, axe-core, screenshots, and the watch on requests and the console, each shown able to fail."""
 
 import struct
-from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.conf import settings
-from django.utils import timezone
 from playwright.sync_api import expect
 
-from auth_vault import services
-from auth_vault.models import Secret
 from daznode.context_processors import MODE_LABELS
-from sources.models import GraphFetchStatus, GraphSnapshot, HealthCheck, Source
-from tests.auth_vault.fixtures import ADMIN_MACAROON
 from tests.dashboard import browser
 from tests.dashboard.browser import (
     LOGIN_PATH,
@@ -26,39 +20,10 @@ from tests.dashboard.browser import (
     require_chromium,
     save_screenshots,
 )
-from tests.sources.graphs import star_graph
+from tests.dashboard.scenario import sources_scene
 
 pytestmark = pytest.mark.slow
 PNG_SIZE = struct.Struct(">II")  # width and height, in the IHDR chunk at byte 16
-
-
-def sources_scene() -> None:
-    """A node's sources as the sources page shows them: one up with a fresh graph, one down."""
-    now = timezone.now()
-    credential = services.secret_create(name="umbrel-mac", kind=Secret.Kind.MACAROON, value=ADMIN_MACAROON, actor="t")
-    lnd = Source.objects.create(
-        name="umbrel", kind=Source.Kind.LND, url="https://umbrel.local:8080", credential=credential
-    )
-    public = Source.objects.create(
-        name="public-graph", kind=Source.Kind.PUBLIC_GRAPH, url="https://graph.example/describegraph.json", priority=200
-    )
-    HealthCheck.objects.bulk_create(
-        [
-            HealthCheck(source=lnd, checked_at=now - timedelta(minutes=minutes), ok=True, latency_ms=40 + minutes % 7)
-            for minutes in range(0, 600, 10)
-        ]
-        + [
-            HealthCheck(
-                source=public, checked_at=now - timedelta(minutes=5), ok=False, error="HTTP 503 Service Unavailable"
-            )
-        ]
-    )
-    GraphFetchStatus.objects.create(source=lnd, last_success_at=now - timedelta(minutes=20))
-    snapshot = GraphSnapshot.from_graph(
-        source=lnd, graph=star_graph(6), ttl=timedelta(hours=12), now=now - timedelta(minutes=20)
-    )
-    snapshot.analysed_at = now - timedelta(minutes=19)
-    snapshot.save()
 
 
 def png_size(path) -> tuple[int, int]:
