@@ -6,7 +6,7 @@ from django.conf import settings
 # DAZNODE_DECISION_MODE's values (settings.py) as an operator reads them; decisions.conf uses the same labels.
 MODE_LABELS = {"shadow": "Shadow", "dry_run": "Dry run", "live": "Live"}
 MODE_MEANINGS = {
-    "shadow": "decisions are recorded only, nothing is sent to the node unless you apply one live anyway",
+    "shadow": "decisions are recorded only; nothing is sent to the node",  # stored `recorded`: never appliable
     "dry_run": "decisions are proposed, nothing is sent to the node unless you apply one live anyway",
     "live": "validated fee changes are sent to the node",
 }

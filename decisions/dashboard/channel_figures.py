@@ -18,6 +18,7 @@ from django.db.models.functions import TruncDate
 from channels.models import Channel, ChannelActivity, ChannelScore
 from channels.scoring import HEURISTICS
 from decisions.dashboard.channel_list_figures import RECENT_DAYS, recent_start
+from decisions.dashboard.days import in_last_days
 from decisions.dashboard.queue_selectors import (
     POLICY_FIELDS,
     PolicyRow,
@@ -199,7 +200,7 @@ def channel_recent_days(*, channel: Channel, now: datetime) -> list[DayForwards]
     """Today and the six days before (UTC), newest first, a day without forwards as zeros."""
     since = recent_start(now)
     sums = (
-        ChannelActivity.objects.filter(channel=channel, period_start__gte=since)
+        ChannelActivity.objects.filter(in_last_days(now=now, days=RECENT_DAYS), channel=channel)
         .annotate(day=TruncDate("period_start", tzinfo=UTC))
         .values("day")
         .annotate(**{name: Sum(name) for name in DAY_FIELDS})

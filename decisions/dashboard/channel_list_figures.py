@@ -7,13 +7,14 @@ when the list is sorted or filtered by them. One channel's page reads decisions.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from django.db.models import BigIntegerField, Case, F, FloatField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Cast, Coalesce, Lower
 
 from channels.models import Channel, ChannelActivity, ChannelScore
 from daznode.lightning import parse_chan_id
+from decisions.dashboard.days import days_label, days_start, in_last_days
 from decisions.dashboard.queue_selectors import KIND_LABEL_OF, STATUS_LABEL_OF, policy_value, status_badge
 from decisions.models import Decision
 
@@ -21,6 +22,7 @@ PAGE_SIZE = 100
 DRAINED_BELOW = 0.2  # local share under 20 %: little left to forward out
 FULL_ABOVE = 0.8  # over 80 %: little room to receive
 RECENT_DAYS = 7  # the list's forwards and fees, and the channel page's days: today and the six before
+RECENT_LABEL = days_label(RECENT_DAYS)  # "7 days", as the overview and the widgets say it
 
 STATES = {"open": "Open", "active": "Active", "inactive": "Inactive", "closed": "Closed", "all": "All"}
 DEFAULT_STATE = "open"
@@ -47,9 +49,8 @@ DEFAULT_SORT = "-capacity"
 
 
 def recent_start(now: datetime) -> datetime:
-    """Midnight UTC six days before today's: with today, RECENT_DAYS daily buckets."""
-    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return today - timedelta(days=RECENT_DAYS - 1)
+    """Midnight UTC six days before today's: with today, RECENT_DAYS UTC days, as every page counts them."""
+    return days_start(now=now, days=RECENT_DAYS)
 
 
 def _latest_score() -> QuerySet[ChannelScore]:
@@ -60,9 +61,9 @@ def _last_decision() -> QuerySet[Decision]:
     return Decision.objects.filter(channel=OuterRef("pk")).order_by("-created_at", "-id")
 
 
-def _recent_sum(field: str, since: datetime) -> Coalesce:
+def _recent_sum(field: str, now: datetime) -> Coalesce:
     sums = (
-        ChannelActivity.objects.filter(channel=OuterRef("pk"), period_start__gte=since)
+        ChannelActivity.objects.filter(in_last_days(now=now, days=RECENT_DAYS), channel=OuterRef("pk"))
         .values("channel")
         .annotate(total=Sum(field))
         .values("total")
@@ -82,15 +83,14 @@ def _local_share() -> Case:
 
 def _annotations(*, now: datetime) -> dict:
     """What the list may filter or sort on beyond the columns, each built only when asked for."""
-    since = recent_start(now)
     return {
         "peer_alias": lambda: Lower("peer__alias"),
         "local_share": _local_share,
         "score_total": lambda: Subquery(_latest_score().values("total_score")[:1]),
         "decision_at": lambda: Subquery(_last_decision().values("created_at")[:1]),
         "decision_kind": lambda: Subquery(_last_decision().values("kind")[:1]),
-        "forwards_out_recent": lambda: _recent_sum("forwards_out_count", since),
-        "fees_earned_recent_msat": lambda: _recent_sum("fees_earned_msat", since),
+        "forwards_out_recent": lambda: _recent_sum("forwards_out_count", now),
+        "fees_earned_recent_msat": lambda: _recent_sum("fees_earned_msat", now),
     }
 
 
@@ -188,7 +188,6 @@ class ChannelRow:
 
 def channel_rows(*, ids: list[int], now: datetime) -> list[ChannelRow]:
     """The rows of one page, in the order of `ids`: one query, whatever the history's length."""
-    since = recent_start(now)
     decision = _last_decision()
     channels = (
         Channel.objects.filter(id__in=ids)
@@ -200,8 +199,8 @@ def channel_rows(*, ids: list[int], now: datetime) -> list[ChannelRow]:
             decision_kind=Subquery(decision.values("kind")[:1]),
             decision_status=Subquery(decision.values("status")[:1]),
             decision_at=Subquery(decision.values("created_at")[:1]),
-            forwards_out_recent=_recent_sum("forwards_out_count", since),
-            fees_earned_recent_msat=_recent_sum("fees_earned_msat", since),
+            forwards_out_recent=_recent_sum("forwards_out_count", now),
+            fees_earned_recent_msat=_recent_sum("fees_earned_msat", now),
         )
     )
     by_id = {channel.id: channel for channel in channels}

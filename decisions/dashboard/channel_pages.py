@@ -32,8 +32,8 @@ COLUMNS = (
     ("score", "Score", True, False, True),
     ("decision", "Last decision", False, True, True),
     ("active", "State", False, True, True),
-    ("forwards", "Forwards 7 d", True, True, True),
-    ("fees", "Fees 7 d", True, True, True),
+    ("forwards", f"Forwards {listing.RECENT_LABEL}", True, True, True),  # the last 7 UTC days, as on the overview
+    ("fees", f"Fees {listing.RECENT_LABEL}", True, True, True),
 )
 FILTER_NAMES = ("q", "state", "liquidity", "kind", "sort")
 

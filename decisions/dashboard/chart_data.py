@@ -13,6 +13,7 @@ from channels.models import Channel, ChannelActivity, ChannelScore
 from channels.scoring import HEURISTICS
 from daznode.lightning import parse_chan_id
 from decisions.dashboard.chart_drawing import ChannelBalance, DailyForwards, DailyRouting, DailyScores
+from decisions.dashboard.days import days_start
 
 ROUTING_DAYS = 30
 FORWARDS_DAYS = 30
@@ -143,7 +144,8 @@ def channel_forwards_per_day(*, channel_id: int, today: date, days: int = FORWAR
 
 
 def _window_start(today: date, days: int) -> datetime:
-    return datetime.combine(today - timedelta(days=days - 1), time.min, tzinfo=UTC)
+    """The dashboard's one rule for "the last N days" (days.py): the last N UTC days, today included."""
+    return days_start(now=datetime.combine(today, time.min, tzinfo=UTC), days=days)
 
 
 def _days(today: date, days: int) -> list[date]:

@@ -3,29 +3,31 @@
 Everything is aggregated in the database, so the number of queries does not grow with the number of channels,
 days or decisions; only the circuit breakers are read once per enabled source (a handful, configured by hand).
 
-Forwards are stored per period (a UTC day, as the sync writes them): a window ("24 h", "7 d", "30 d") counts every
-period that overlaps it, so "24 h" covers yesterday and today so far (UTC), and says so (`covered_from`).
+Forwards are stored per period (a UTC day, or an hour): a window ("Today", "7 days", "30 days") is the last N UTC
+days, today so far included, and counts the periods that start in it (decisions.dashboard.days, the rule every page
+uses); `covered_from` says where it starts.
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Aggregate, Case, Count, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models import Aggregate, Case, Count, Exists, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 
 from channels.models import Channel, ChannelActivity, Node
 from daznode.context_processors import MODE_LABELS
 from daznode.lightning import MSAT_PER_SAT
+from decisions.dashboard.days import days_label, days_start, in_last_days
 from decisions.dashboard.needs import RECENT, Need, overview_needs
 from decisions.dashboard.queue_selectors import FEE_KINDS, KIND_LABEL_OF, RECOMMENDATION_KINDS, STATUS_LABEL_OF
 from decisions.engine import Kind
 from decisions.executor import kill_switch_engaged
-from decisions.models import Decision, FeeCycle
+from decisions.models import Decision, FeeCycle, PolicyBackup
 from sources.connect import breaker_for
 from sources.models import GraphSnapshot, HealthCheck, Source
 from sources.snapshots import snapshot_staleness
 
-WINDOWS = (("24h", "24 h", timedelta(hours=24)), ("7d", "7 d", timedelta(days=7)), ("30d", "30 d", timedelta(days=30)))
+WINDOWS = (("today", 1), ("7d", 7), ("30d", 30))  # key (in /umbrel-ui/api/stats), UTC days
 CHANGES_SHOWN = 20  # lines of the latest cycle on the overview; the queue lists them all
 
 
@@ -60,14 +62,21 @@ class ChannelFigures:
 
 @dataclass(frozen=True)
 class RoutingWindow:
-    key: str  # "24h"
-    label: str  # "24 h"
-    start: datetime
-    end: datetime
-    covered_from: datetime  # the start of the earliest period counted (periods overlapping the window count whole)
+    key: str  # "7d"
+    days: int  # UTC days, today included
+    start: datetime  # midnight UTC of its first day: the earliest period counted starts there or later
+    end: datetime  # now
     fees_earned_msat: int | None  # None: our node was never synced
     amount_out_msat: int | None
     forwards_out_count: int | None
+
+    @property
+    def label(self) -> str:
+        return days_label(self.days)
+
+    @property
+    def covered_from(self) -> datetime:
+        return self.start
 
     @property
     def fees_earned_sat(self) -> int | None:
@@ -219,42 +228,47 @@ def channel_figures() -> ChannelFigures:
 def routing_windows(*, now: datetime, known: bool = True) -> tuple[RoutingWindow, ...]:
     """Fees earned, amount sent out and forwards out over each window, closed channels included (what they earned
     was earned), in one query. `known=False` (no channel ever synced) gives None figures: unknown, not zero."""
-    longest = max(length for _, _, length in WINDOWS)
     aggregates: dict[str, Aggregate] = {}
-    for key, _, length in WINDOWS:
-        overlaps = Q(period_end__gt=now - length)
-        aggregates[f"{key}_fees"] = Sum("fees_earned_msat", filter=overlaps, default=0)
-        aggregates[f"{key}_amount"] = Sum("amount_out_msat", filter=overlaps, default=0)
-        aggregates[f"{key}_forwards"] = Sum("forwards_out_count", filter=overlaps, default=0)
-        aggregates[f"{key}_from"] = Min("period_start", filter=overlaps)
-    totals = ChannelActivity.objects.filter(period_end__gt=now - longest, period_start__lt=now).aggregate(**aggregates)
+    for key, days in WINDOWS:
+        counted = in_last_days(now=now, days=days)
+        aggregates[f"{key}_fees"] = Sum("fees_earned_msat", filter=counted, default=0)
+        aggregates[f"{key}_amount"] = Sum("amount_out_msat", filter=counted, default=0)
+        aggregates[f"{key}_forwards"] = Sum("forwards_out_count", filter=counted, default=0)
+    longest = max(days for _, days in WINDOWS)
+    totals = ChannelActivity.objects.filter(in_last_days(now=now, days=longest)).aggregate(**aggregates)
     return tuple(
         RoutingWindow(
             key=key,
-            label=label,
-            start=now - length,
+            days=days,
+            start=days_start(now=now, days=days),
             end=now,
-            covered_from=min(totals[f"{key}_from"] or now - length, now - length),
             fees_earned_msat=int(totals[f"{key}_fees"]) if known else None,
             amount_out_msat=int(totals[f"{key}_amount"]) if known else None,
             forwards_out_count=int(totals[f"{key}_forwards"]) if known else None,
         )
-        for key, label, length in WINDOWS
+        for key, days in WINDOWS
     )
 
 
 def _decision_counts(*, now: datetime) -> dict[str, int]:
-    """Open recommendations and fee changes, and recent failures, in one query (status is indexed)."""
+    """Open recommendations and fee changes, and the recent failures, in one query (status is indexed). A failure
+    counts until a newer decision on its channel exists (the next cycle decided afresh); it counts apart when a
+    policy was sent (backed up first) and when nothing was sent (a stale policy, the node unreachable, ...)."""
     pending_recommendation = Q(status=Decision.Status.PENDING, kind__in=RECOMMENDATION_KINDS)
     waiting_fee_change = Q(status__in=Decision.OPEN_STATUSES, kind__in=FEE_KINDS)
-    failed = Q(status=Decision.Status.FAILED, updated_at__gte=now - RECENT)
+    newer = Decision.objects.filter(channel=OuterRef("channel"), created_at__gt=OuterRef("created_at"))
+    failed = Q(status=Decision.Status.FAILED, updated_at__gte=now - RECENT) & ~Q(Exists(newer))
+    sent = Q(Exists(PolicyBackup.objects.filter(decision=OuterRef("pk"))))
+    failed_sent, failed_unsent = failed & sent, failed & ~sent
     counts = Decision.objects.filter(pending_recommendation | waiting_fee_change | failed).aggregate(
         recommendations=Count("id", filter=pending_recommendation),
         recommendation_id=Min("id", filter=pending_recommendation),
         fee_changes=Count("id", filter=waiting_fee_change),
         fee_change_id=Min("id", filter=waiting_fee_change),
-        failed=Count("id", filter=failed),
-        failed_id=Min("id", filter=failed),
+        failed_sent=Count("id", filter=failed_sent),
+        failed_sent_id=Min("id", filter=failed_sent),
+        failed_unsent=Count("id", filter=failed_unsent),
+        failed_unsent_id=Min("id", filter=failed_unsent),
     )
     return counts
 

@@ -2,7 +2,9 @@
 thing to do, a sentence and the page where the operator acts on it, the most urgent first (`overview_needs`).
 
 The figures it judges come from decisions.dashboard.figures (read once for the whole overview); what only the
-needs look at (interrupted policy writes, failed rollbacks in the audit log) is aggregated here, one query each.
+needs look at (interrupted policy writes, failed restores and rollbacks in the write journal) is aggregated here,
+one query each. A failure needs the operator only until something later settles it: a newer decision on the
+channel, or a later write or recorded change of its policy.
 """
 
 from dataclasses import dataclass
@@ -10,10 +12,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db.models import Count, Exists, Min, OuterRef, Q
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from django.urls import reverse
 
-from decisions.models import AuditEntry, Decision, KillSwitch, Mode, PolicyWrite
+from decisions.conf import mode_label
+from decisions.models import POLICY_CHANGING_ACTIONS, AuditEntry, KillSwitch, Mode, PolicyWrite
 from decisions.policy_change import write_in_flight_bound
 from sources.snapshots import StaleReason
 
@@ -22,6 +25,10 @@ if TYPE_CHECKING:  # figures imports this module to build the overview: its type
 
 RECENT = timedelta(days=7)  # a failure older than this no longer asks for the operator on the overview
 QUEUE = "the decision queue"
+KILL_SWITCH_ANCHOR = "#kill-switch"  # the queue page's kill switch section, where its form is
+# A write after which the node was read: what the channel holds is known again.
+KNOWN_OUTCOMES = (PolicyWrite.Outcome.TOOK, PolicyWrite.Outcome.KEPT, PolicyWrite.Outcome.RESTORED)
+ROLLBACK_PURPOSES = (PolicyWrite.Purpose.ROLLBACK, PolicyWrite.Purpose.CHANNEL_ROLLBACK)
 SOURCES = "Sources"
 STALE_REASONS = {
     StaleReason.EXPIRED: "older than its time to live",
@@ -64,7 +71,7 @@ def overview_needs(
         *_kill_switch_needs(kill_switch_engaged),
         *_decision_needs(decision_counts),
         *_write_needs(now=now),
-        *_audit_needs(now=now),
+        *_rollback_needs(now=now),
         *_source_needs(sources),
         *_graph_needs(graph),
     ]
@@ -88,6 +95,11 @@ def _plural(count: int, one: str, many: str) -> str:
     return f"{count} {one if count == 1 else many}"
 
 
+def kill_switch_url() -> str:
+    """The kill switch's section of the queue page: the switch itself (ui:kill-switch) only takes a POST."""
+    return reverse("ui:decisions") + KILL_SWITCH_ANCHOR
+
+
 def _kill_switch_needs(engaged: bool) -> list[Need]:
     if not engaged:
         return []
@@ -95,9 +107,7 @@ def _kill_switch_needs(engaged: bool) -> list[Need]:
     why = f" ({switch.reason})" if switch is not None and switch.engaged and switch.reason else ""
     source = " DAZNODE_KILL_SWITCH engages it from the environment." if settings.DAZNODE_KILL_SWITCH else ""
     text = f"The kill switch is on{why}: Daznode changes no policy, not even one you apply.{source}"
-    return [
-        Need("kill_switch", Severity.DANGER, 1, "Kill switch on", text, reverse("ui:kill-switch"), "the kill switch")
-    ]
+    return [Need("kill_switch", Severity.DANGER, 1, "Kill switch on", text, kill_switch_url(), "the kill switch")]
 
 
 def _decision_needs(counts: dict) -> list[Need]:
@@ -114,17 +124,36 @@ def _decision_needs(counts: dict) -> list[Need]:
         title = _plural(n, "fee change to apply", "fee changes to apply")
         text = f"{_plural(n, 'fee change waits', 'fee changes wait')} to be applied."
         if settings.DAZNODE_DECISION_MODE != Mode.LIVE:
-            text += " In dry run nothing reaches your node unless you apply one and confirm “apply live anyway”."
+            text += (
+                f" Daznode is in {mode_label()} mode: nothing reaches your node unless you apply one and confirm "
+                "“apply live anyway”."
+            )
         needs.append(Need("fee_changes", Severity.INFO, n, title, text, *_decisions_link(n, counts["fee_change_id"])))
-    if n := counts["failed"]:
+    return needs + _failed_decision_needs(counts)
+
+
+def _failed_decision_needs(counts: dict) -> list[Need]:
+    """A failed decision is never applied again: the operator reads why, and the next cycle decides afresh (its
+    newer decision clears the failure). Only a failure after which a policy was sent asks them to act now."""
+    needs = []
+    afresh = "A failed decision is not applied again: the next fee cycle decides afresh for its channel."
+    if n := counts["failed_sent"]:
         title = _plural(n, "failed apply", "failed applies")
         text = (
-            f"{_plural(n, 'decision', 'decisions')} failed to apply in the last {RECENT.days} days: read why, then "
-            "apply again or leave it to the next cycle."
+            f"{_plural(n, 'decision', 'decisions')} failed to apply in the last {RECENT.days} days after Daznode sent "
+            f"the policy: read why on the decision, which says what the node holds. {afresh}"
         )
-        needs.append(
-            Need("failed_decisions", Severity.DANGER, n, title, text, *_decisions_link(n, counts["failed_id"]))
+        link = _decisions_link(n, counts["failed_sent_id"])
+        needs.append(Need("failed_decisions", Severity.DANGER, n, title, text, *link))
+    if n := counts["failed_unsent"]:
+        title = _plural(n, "apply not sent", "applies not sent")
+        text = (
+            f"{_plural(n, 'decision', 'decisions')} could not be applied in the last {RECENT.days} days and nothing "
+            "was sent (for instance, the policy had changed since the decision): read why if it repeats. "
+            f"{afresh}"
         )
+        link = _decisions_link(n, counts["failed_unsent_id"])
+        needs.append(Need("unsent_decisions", Severity.INFO, n, title, text, *link))
     return needs
 
 
@@ -134,11 +163,7 @@ def _write_needs(*, now: datetime) -> list[Need]:
     waiting = Q(settled_at__isnull=True) & (
         Q(released_at__isnull=False) | Q(started_at__lt=now - write_in_flight_bound())
     )
-    later_known = PolicyWrite.objects.filter(
-        channel=OuterRef("channel"),
-        started_at__gt=OuterRef("started_at"),
-        outcome__in=[PolicyWrite.Outcome.TOOK, PolicyWrite.Outcome.KEPT, PolicyWrite.Outcome.RESTORED],
-    )
+    later_known = _later_known_write()
     unrestored = Q(outcome=PolicyWrite.Outcome.UNKNOWN, settled_at__gte=now - RECENT) & ~Q(Exists(later_known))
     writes = PolicyWrite.objects.filter(waiting | unrestored).aggregate(
         waiting=Count("channel", distinct=True, filter=waiting),
@@ -167,21 +192,39 @@ def _write_needs(*, now: datetime) -> list[Need]:
     return needs
 
 
-def _audit_needs(*, now: datetime) -> list[Need]:
-    """Failed writes of the audit log that are not a failed decision (counted apart): rollbacks, put-backs."""
-    rows = AuditEntry.objects.filter(action=AuditEntry.Action.APPLY_FAILED, at__gte=now - RECENT).filter(
-        Q(decision__isnull=True) | ~Q(decision__status=Decision.Status.FAILED)
+def _later_known_write() -> QuerySet[PolicyWrite]:
+    """A write on the same channel, started after the outer one, after which the node was read."""
+    return PolicyWrite.objects.filter(
+        channel=OuterRef("channel"), started_at__gt=OuterRef("started_at"), outcome__in=KNOWN_OUTCOMES
     )
-    found = rows.aggregate(count=Count("id"), decision_id=Min("decision_id"), chan_id=Min("channel__chan_id"))
+
+
+def _rollback_needs(*, now: datetime) -> list[Need]:
+    """Rollbacks the node did not take: it kept, or had put back, the policy the rollback meant to replace. Not an
+    apply refused by the safety limits (nothing was sent, its decision is blocked), not a failed decision (counted
+    apart), not a put-back that left the node holding neither (a failed restore, _write_needs). Until a later write
+    on the channel was read back, or a later change of its policy was recorded (an "already in place" rollback, a
+    change made outside Daznode)."""
+    later_change = AuditEntry.objects.filter(
+        channel=OuterRef("channel"), at__gt=OuterRef("settled_at"), action__in=POLICY_CHANGING_ACTIONS
+    )
+    failed = PolicyWrite.objects.filter(
+        purpose__in=ROLLBACK_PURPOSES,
+        outcome__in=(PolicyWrite.Outcome.KEPT, PolicyWrite.Outcome.RESTORED),
+        settled_at__gte=now - RECENT,
+    ).exclude(Exists(_later_known_write()) | Exists(later_change))
+    found = failed.aggregate(
+        count=Count("channel", distinct=True), decision_id=Min("decision_id"), chan_id=Min("channel__chan_id")
+    )
     if not (n := found["count"]):
         return []
     title = _plural(n, "failed rollback", "failed rollbacks")
     text = (
-        f"{_plural(n, 'rollback or put-back', 'rollbacks or put-backs')} failed in the last {RECENT.days} days "
-        "(audit log): the channel kept another policy than the one intended."
+        f"A rollback failed on {_plural(n, 'channel', 'channels')} in the last {RECENT.days} days: the node kept "
+        "the policy the rollback meant to replace. Read why, then roll back again."
     )
     link = _decisions_link(n, found["decision_id"]) if found["decision_id"] else _channel_link(n, found["chan_id"])
-    return [Need("failed_writes", Severity.DANGER, n, title, text, *link)]
+    return [Need("failed_rollbacks", Severity.DANGER, n, title, text, *link)]
 
 
 def _source_needs(sources: "tuple[SourceState, ...]") -> list[Need]:

@@ -2,10 +2,14 @@
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.utils import timezone
 
+from daznode.roles import user_has_role
 from decisions.dashboard.figures import overview_figures
+from decisions.dashboard.needs import kill_switch_url
 from decisions.dashboard.page import DashboardPage
+from decisions.services import kill_switch_role
 
 CHART_WIDTH, CHART_HEIGHT = 800, 320  # the chart views draw at this size; the page reserves it before they load
 
@@ -46,8 +50,13 @@ class OverviewPage(DashboardPage):
 
     def get_context_data(self, **kwargs) -> dict:
         context = super().get_context_data(**kwargs)
+        figures = overview_figures(now=timezone.now())
         context.update(
-            figures=overview_figures(now=timezone.now()),
+            figures=figures,
+            # Engaging it is an operator's, releasing it an admin's: a viewer reads its state only.
+            may_switch_kill_switch=user_has_role(self.request.user, kill_switch_role(not figures.kill_switch_engaged)),
+            kill_switch_forced=settings.DAZNODE_KILL_SWITCH,
+            kill_switch_url=kill_switch_url(),
             charts=CHARTS,
             chart_width=CHART_WIDTH,
             chart_height=CHART_HEIGHT,

@@ -9,8 +9,13 @@ and otherwise need a signed-in viewer; anything else is 403 JSON. A widget carri
 Both count against the REST API's read limit (DAZNODE_RATE_READ, daznode.api.ReadWriteRateLimit): per user, per
 address for an anonymous widget read; over it, 429 JSON with Retry-After, as the API answers.
 
-WIDGETS is the one definition of the widgets (id, Umbrel type, refresh, path, example): the Umbrel package's
-manifest is generated from it (`Widget.manifest_entry`).
+Routing figures are over the last N UTC days, today so far included ("today", "7d", "30d": decisions.dashboard.days,
+the rule every page counts with); each says its `days` and where it starts (`covered_from`, midnight UTC).
+
+WIDGETS is the one definition of the widgets (id, Umbrel type, refresh, path, example). The Umbrel package's manifest
+(docker/umbrel/daznode/umbrel-app.yml) holds a copy, because docker/umbrel_package.py runs without Django;
+tests/docker/test_umbrel_package.py asserts it equals `Widget.manifest_entry(service_port="web:8000")` for each
+widget, so a change here fails that test until the manifest follows.
 """
 
 import ipaddress
@@ -118,6 +123,7 @@ def stats_document(figures: OverviewFigures) -> dict:
         },
         "routing": {
             window.key: {
+                "days": window.days,  # UTC days, today so far included (decisions.dashboard.days)
                 "window_start": _iso(window.start),
                 "window_end": _iso(window.end),
                 "covered_from": _iso(window.covered_from),
@@ -239,7 +245,7 @@ def _overview_widget(figures: OverviewFigures) -> dict:
         "link": reverse("ui:dashboard"),
         "items": [
             {"title": "Channels", "text": _number(channels.open_count), "subtext": f"{channels.active_count:,} active"},
-            {"title": "Fees, 7 days", "text": _number(week.fees_earned_sat), "subtext": "sat"},
+            {"title": f"Fees, {week.label}", "text": _number(week.fees_earned_sat), "subtext": "sat"},
             {
                 "title": "To review",
                 "text": _number(figures.pending_recommendation_count),

@@ -7,7 +7,6 @@ recommendations and a fee change waiting. One web server for the module, in dry 
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -18,6 +17,7 @@ from playwright.sync_api import expect
 
 from channels.models import Channel, ChannelActivity, ChannelScore
 from daznode.roles import Role
+from decisions.dashboard.days import in_last_days
 from decisions.engine import RECOMMENDATIONS
 from decisions.models import Decision
 from tests.dashboard.browser import LOGIN_PATH, Account, account_create, login
@@ -73,9 +73,9 @@ def overview_expected() -> dict[str, str]:
     periods (UTC days) that overlap the last 7 days, the recommendations waiting."""
     now = timezone.now()
     open_channels = Channel.objects.filter(closed_at__isnull=True)
-    fees_msat = ChannelActivity.objects.filter(period_end__gt=now - timedelta(days=7), period_start__lt=now).aggregate(
-        total=Sum("fees_earned_msat")
-    )["total"]
+    fees_msat = ChannelActivity.objects.filter(in_last_days(now=now, days=7)).aggregate(total=Sum("fees_earned_msat"))[
+        "total"
+    ]
     waiting = Decision.objects.filter(status=Decision.Status.PENDING, kind__in=[k.value for k in RECOMMENDATIONS])
     return {
         "open": f"{open_channels.count():,}",
@@ -94,7 +94,7 @@ def test_it_signs_in_a_viewer_whose_overview_shows_the_databases_figures(page, s
     channels = page.get_by_role("region", name="Channels")
     assert described(channels, "Open").split()[0] == expected["open"]
     assert described(channels, "Capacity") == expected["capacity"]
-    assert described(page.get_by_role("region", name="Last 7 d"), "Fees earned") == expected["fees_7d"]
+    assert described(page.get_by_role("region", name="Last 7 days"), "Fees earned") == expected["fees_7d"]
     expect(page.get_by_role("region", name="Needs you")).to_contain_text(expected["recommendations"])
 
 

@@ -384,7 +384,7 @@ def test_it_labels_sat_axes_exactly_below_ten_thousand_and_shortened_above():
     assert [_sat_tick(value, 0) for value in (12_000, 1_500_000, 2_000_000_000)] == ["12k", "1.5M", "2G"]
 
 
-@pytest.mark.parametrize("alias", ["$\\evil$", "<b>&amp;\x01\ufffe", "x" * 200])
+@pytest.mark.parametrize("alias", ["$\\evil$", "<b>&amp;\x01\ufffe", "x" * 64])
 def test_it_draws_a_peers_alias_from_the_public_graph_as_plain_text_whatever_it_holds(viewer, db, alias):
     """Aliases are chosen by whoever runs the peer: "$...$" is not maths, a control character does not break
     the SVG, markup stays text."""

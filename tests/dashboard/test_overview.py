@@ -5,15 +5,23 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from channels.models import Channel, ChannelActivity, Node
+from channels.sync import sync_node
 from daznode.roles import Role, user_set_role
 from decisions.dashboard.figures import overview_figures
+from decisions.dashboard.needs import Need
+from decisions.executor import ApplyRefused, decision_apply
 from decisions.models import AuditEntry, Decision, FeeCycle, KillSwitch, PolicyBackup, PolicyWrite
+from decisions.rollback import RollbackError, decision_rollback
+from sources.demo import simulated_node_register
 from sources.models import GraphSnapshot, HealthCheck, Source
+from sources.simulator import start_simulator
+from tests.decisions.conftest import change_outside, make_decision, open_channels
 
 URL = "/umbrel-ui/dashboard"
 OUR_PUBKEY = "02" + "ab" * 32
@@ -148,10 +156,48 @@ def test_it_shows_the_overview_to_every_role(client, db, role):
     assert "Needs you" in html and "Latest fee cycle" in html
 
 
-def test_it_ignores_query_parameters_it_does_not_take(viewer_client):
-    response = viewer_client.get(URL, {"sort": "<script>", "page": "-1"})
-    assert response.status_code == 200
-    assert "<script>" not in response.content.decode()
+HOSTILE = '"><img src=x onerror=alert(1)>'
+HOSTILE_ESCAPED = "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"
+
+
+def test_it_escapes_what_peers_sources_and_decisions_say_on_every_page(viewer_client):
+    """A peer chooses its alias, a node's error message and a stored reason pass through Daznode: each page shows
+    them as text, never as markup."""
+    now = timezone.now()
+    healthy_world(now)
+    down = Source.objects.create(name="graph", kind=Source.Kind.PUBLIC_GRAPH, url="https://g.example/graph.json")
+    HealthCheck.objects.create(source=down, ok=False, error=f"bad answer {HOSTILE}", checked_at=now)
+    channel = channels_open(1)[0]
+    Node.objects.filter(pk=channel.peer_id).update(alias=f"peer{HOSTILE}")
+    cycle = FeeCycle.objects.create(mode="dry_run", trigger="beat", started_at=now - timedelta(minutes=1))
+    reasons = ["Channel scores 0.31.", f"Draining {HOSTILE}"]
+    decision(channel, Decision.Kind.INCREASE_FEES, Decision.Status.PENDING, cycle=cycle, new_ppm=150, reasons=reasons)
+    failed = decision(
+        channel,
+        Decision.Kind.DECREASE_FEES,
+        Decision.Status.FAILED,
+        new_ppm=100,
+        reasons=reasons,
+        failure_reason=f"the node said {HOSTILE}",
+    )
+
+    pages = {
+        "overview": URL,
+        "channel list": "/umbrel-ui/channels",
+        "channel page": f"/umbrel-ui/channels/{channel.chan_id}",
+        "decisions": "/umbrel-ui/decisions",
+        "failed decision": f"/umbrel-ui/decisions/{failed.pk}",
+    }
+    for name, url in pages.items():
+        response = viewer_client.get(url)
+        assert response.status_code == 200, name
+        html = response.content.decode()
+        assert "<img src=x" not in html, f"the {name} page let markup through"
+        assert HOSTILE_ESCAPED in html, f"the {name} page does not show the text at all"
+    overview = page(viewer_client)
+    assert f"peer{HOSTILE_ESCAPED}" in overview and f"Draining {HOSTILE_ESCAPED}" in overview
+    assert f"bad answer {HOSTILE_ESCAPED}" in overview, "the source's error in what needs you"
+    assert f"the node said {HOSTILE_ESCAPED}" in viewer_client.get(pages["failed decision"]).content.decode()
 
 
 # The node at a glance -------------------------------------------------------------------------------------------------
@@ -177,27 +223,62 @@ def test_it_says_the_node_is_not_read_yet_rather_than_showing_zeros(viewer_clien
     html = page(viewer_client)
     assert "Daznode has not read your node yet" in html
     figures = overview_figures(now=timezone.now())
-    assert figures.window("24h").fees_earned_msat is None, "no channel ever synced: unknown, not zero"
+    assert figures.window("today").fees_earned_msat is None, "no channel ever synced: unknown, not zero"
     assert figures.channels.local_share is None
 
 
-def test_it_counts_every_forwarding_day_that_overlaps_each_window(db):
+def hourly(channel: Channel, start: datetime, *, fees_msat: int) -> ChannelActivity:
+    return ChannelActivity.objects.create(
+        channel=channel, period_start=start, period_end=start + timedelta(hours=1), fees_earned_msat=fees_msat
+    )
+
+
+def test_it_counts_the_last_utc_days_today_included_by_the_day_each_period_starts(db):
     now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     channel = channels_open(1)[0]
-    fees = {0: 1, 1: 10, 6: 100, 7: 1_000, 30: 10_000, 31: 100_000}  # days back -> fees (msat, distinct digits)
+    fees = {0: 1, 1: 10, 6: 100, 7: 1_000, 29: 10_000, 30: 100_000}  # days back -> fees (msat, distinct digits)
     for days_back, fee in fees.items():
         activity(channel, utc_day(now, days_back), fees_msat=fee, amount_msat=fee * 1000, forwards=days_back + 1)
     activity(channel, utc_day(now, -1), fees_msat=1_000_000)  # tomorrow: not yet
+    hourly(channel, utc_day(now) + timedelta(hours=1), fees_msat=2_000_000)  # today, an hour's period
+    hourly(channel, utc_day(now) - timedelta(hours=1), fees_msat=20_000_000)  # yesterday's last hour
 
     figures = overview_figures(now=now)
 
-    day, week, month = (figures.window(key) for key in ("24h", "7d", "30d"))
-    assert day.fees_earned_msat == 11, "today and yesterday overlap the last 24 hours"
-    assert day.covered_from == utc_day(now, 1)
-    assert week.fees_earned_msat == 1_111, "the day 7 days back overlaps [now - 7 d, now); 8 days back does not"
-    assert week.amount_out_msat == 1_111_000 and week.forwards_out_count == 1 + 2 + 7 + 8
-    assert month.fees_earned_msat == 11_111
-    assert month.covered_from == utc_day(now, 30)
+    day, week, month = (figures.window(key) for key in ("today", "7d", "30d"))
+    assert (day.label, week.label, month.label) == ("Today", "7 days", "30 days")
+    assert day.fees_earned_msat == 2_000_001, "today since 00:00 UTC, and nothing of yesterday"
+    assert day.covered_from == utc_day(now) == day.start
+    assert week.fees_earned_msat == 22_000_111, "today and the six days before; 7 days back is the eighth day"
+    assert week.covered_from == utc_day(now, 6)
+    assert week.amount_out_msat == 111_000 and week.forwards_out_count == 1 + 2 + 7
+    assert month.fees_earned_msat == 22_011_111 and month.covered_from == utc_day(now, 29)
+
+
+def test_it_shows_the_same_7_day_figure_as_the_stats_the_widget_and_the_channel_list(viewer_client):
+    """Ten full UTC days of 1,000 sat each: every place that says "7 days" says 7,000 sat, and "Today" 1,000."""
+    now = timezone.now()
+    channel = channels_open(1)[0]
+    for days_back in range(10):
+        activity(channel, utc_day(now, days_back), fees_msat=1_000_000, forwards=10)
+
+    html = page(viewer_client)
+    stats = viewer_client.get("/umbrel-ui/api/stats").json()["routing"]
+    widget = viewer_client.get("/umbrel-ui/api/widgets/overview").json()
+    listing = viewer_client.get("/umbrel-ui/channels").content.decode()
+
+    today, week = (html.split(f'id="routing-{key}"')[1].split("</section>")[0] for key in ("today", "7d"))
+    assert ">Today</h3>" in today and "<dd>1,000 sat</dd>" in today
+    assert ">Last 7 days</h3>" in week and "<dd>7,000 sat</dd>" in week and "<dd>70</dd>" in week
+    assert (stats["today"]["fees_earned_sat"], stats["7d"]["fees_earned_sat"]) == (1_000, 7_000)
+    assert stats["7d"]["days"] == 7 and stats["7d"]["covered_from"] == utc_day(now, 6).isoformat()
+    assert stats["today"]["covered_from"] == utc_day(now).isoformat()
+    assert {"title": "Fees, 7 days", "text": "7,000", "subtext": "sat"} in widget["items"]
+    assert ">Fees 7 days</a></th>" in listing and ">Forwards 7 days</a></th>" in listing
+    assert '<td class="num hide-narrow">7,000 sat</td>' in listing and '<td class="num hide-narrow">70</td>' in listing
+    days = viewer_client.get(f"/umbrel-ui/channels/{channel.chan_id}").context["days_total"]
+    assert days.fees_earned_msat == 7_000_000, "the channel page's week: the same seven days"
+    assert f"today since {utc_day(now):%-d %b} 00:00 UTC" in html, "the page says what its windows cover"
 
 
 def test_it_counts_fees_of_closed_channels_and_shows_them_in_sats(viewer_client):
@@ -211,12 +292,12 @@ def test_it_counts_fees_of_closed_channels_and_shows_them_in_sats(viewer_client)
 
     figures = overview_figures(now=now)
     assert figures.window("7d").fees_earned_msat == 2_001_000
-    day, week, month = (html.split(f'id="routing-{key}"')[1].split("</section>")[0] for key in ("24h", "7d", "30d"))
+    day, week, month = (html.split(f'id="routing-{key}"')[1].split("</section>")[0] for key in ("today", "7d", "30d"))
     assert "<dd>1,234 sat</dd>" in day, "msat shown as whole sats"
     assert "<dd>2,001 sat</dd>" in week and "<dd>2,001 sat</dd>" in month
     assert "<dd>2,500,000 sat</dd>" in week, "volume routed"
     assert "<dd>1,203</dd>" in week, "forwards with a thousands separator"
-    assert "the last 24 h cover" in html and "UTC to now" in html
+    assert "Counted in whole UTC days, today so far included" in html
 
 
 # What needs the operator ---------------------------------------------------------------------------------------------
@@ -254,6 +335,12 @@ def test_it_links_a_single_recommendation_to_its_page_and_several_to_the_queue(v
     assert 'href="/umbrel-ui/decisions">Go to the decision queue</a>' in html
 
 
+def sent(failed: Decision) -> Decision:
+    """What the executor leaves of a decision whose policy it sent: the backup it took first."""
+    PolicyBackup.objects.create(channel=failed.channel, decision=failed, policy=POLICY)
+    return failed
+
+
 def test_it_lists_fee_changes_waiting_and_recent_failed_applies(viewer_client, settings):
     settings.DAZNODE_DECISION_MODE = "dry_run"
     now = timezone.now()
@@ -261,23 +348,112 @@ def test_it_lists_fee_changes_waiting_and_recent_failed_applies(viewer_client, s
     a, b, c = channels_open(3)
     decision(a, Decision.Kind.INCREASE_FEES, Decision.Status.PENDING, new_ppm=150)
     decision(b, Decision.Kind.DECREASE_FEES, Decision.Status.APPROVED, new_ppm=100)
-    decision(c, Decision.Kind.DECREASE_FEES, Decision.Status.FAILED, new_ppm=100, failure_reason="timeout")
+    failed = sent(decision(c, Decision.Kind.DECREASE_FEES, Decision.Status.FAILED, new_ppm=100))
 
     figures = overview_figures(now=now)
     html = page(viewer_client)
 
     assert [need.key for need in figures.needs] == ["failed_decisions", "fee_changes"], "the failure first"
     assert figures.waiting_fee_change_count == 2
-    assert "2 fee changes wait to be applied. In dry run nothing reaches your node" in html
-    assert "1 decision failed to apply in the last 7 days" in html
+    assert "2 fee changes wait to be applied. Daznode is in dry run mode: nothing reaches your node" in html
+    assert "1 decision failed to apply in the last 7 days after Daznode sent the policy" in html
+    assert "the next fee cycle decides afresh for its channel" in html
+    assert "apply again" not in html, "a failed decision has no Apply button: the page must not promise one"
+    assert f'href="/umbrel-ui/decisions/{failed.pk}">Go to the decision</a>' in html
+    assert '<span class="badge badge-danger">Act now</span>' in html
 
 
-def test_it_shows_the_kill_switch_with_its_reason(viewer_client):
+def test_it_names_shadow_mode_for_the_fee_changes_waiting_and_never_promises_an_apply_in_shadow(
+    viewer_client, settings
+):
+    settings.DAZNODE_DECISION_MODE = "shadow"
+    healthy_world(timezone.now())
+    decision(channels_open(1)[0], Decision.Kind.INCREASE_FEES, Decision.Status.PENDING, new_ppm=150)
+
+    html = page(viewer_client)
+
+    assert "Daznode is in shadow mode: nothing reaches your node" in html
+    assert "dry run" not in html.lower()
+    banner = "<strong>Shadow mode.</strong> Daznode records what it would do: decisions are recorded only; nothing is"
+    assert banner in html
+    assert "decisions are recorded only; nothing is sent to your node.</dd>" in html, "the overview's mode line"
+    assert "unless you apply one live anyway" not in html, "a shadow decision is recorded: it can never be applied"
+    assert "Shadow: decisions are recorded only; nothing is sent to the node" in html, "the mode badge's title"
+
+
+def test_it_shows_a_failure_where_nothing_was_sent_as_information_not_act_now(viewer_client):
+    healthy_world(timezone.now())
+    stale = decision(
+        channels_open(1)[0],
+        Decision.Kind.INCREASE_FEES,
+        Decision.Status.FAILED,
+        new_ppm=150,
+        failure_reason="the policy changed outside Daznode since the decision; nothing was sent",
+    )
+
+    html = page(viewer_client)
+
+    needs = {need.key: need for need in overview_figures(now=timezone.now()).needs}
+    assert set(needs) == {"unsent_decisions"} and needs["unsent_decisions"].severity == "info"
+    assert "1 decision could not be applied in the last 7 days and nothing was sent" in html
+    assert "Act now" not in html
+    assert f'href="/umbrel-ui/decisions/{stale.pk}">Go to the decision</a>' in html
+
+
+def test_it_clears_a_failed_apply_once_a_newer_decision_exists_on_its_channel(viewer_client):
+    now = timezone.now()
+    healthy_world(now)
+    first, second = channels_open(2)
+    failed = sent(decision(first, Decision.Kind.INCREASE_FEES, Decision.Status.FAILED, new_ppm=150))
+    sent(decision(second, Decision.Kind.INCREASE_FEES, Decision.Status.FAILED, new_ppm=150))
+    assert {need.key: need.count for need in overview_figures(now=now).needs} == {"failed_decisions": 2}
+
+    later = failed.created_at + timedelta(hours=6)
+    decision(first, Decision.Kind.NO_ACTION, Decision.Status.RECORDED, created_at=later)  # the next cycle decided
+    decision(second, Decision.Kind.NO_ACTION, Decision.Status.RECORDED, created_at=failed.created_at)  # not newer
+
+    needs = {need.key: need for need in overview_figures(now=now).needs}
+    assert needs["failed_decisions"].count == 1, "the other channel's failure still waits for its next cycle"
+    assert "failed to apply" in page(viewer_client)
+
+
+def test_it_links_the_kill_switch_to_its_section_of_the_queue_page(viewer_client):
     healthy_world(timezone.now())
     KillSwitch.objects.update_or_create(pk=1, defaults={"engaged": True, "reason": "peer dispute"})
     html = page(viewer_client)
     assert "The kill switch is on (peer dispute): Daznode changes no policy" in html
-    assert 'href="/umbrel-ui/kill-switch">Go to the kill switch</a>' in html
+    assert 'href="/umbrel-ui/decisions#kill-switch">Go to the kill switch</a>' in html
+    assert 'href="/umbrel-ui/kill-switch"' not in html, "that address takes a POST only: a link to it is a 405"
+    queue = viewer_client.get("/umbrel-ui/decisions")
+    assert queue.status_code == 200 and 'id="kill-switch"' in queue.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("role", "when_off", "when_on"),
+    [
+        (Role.VIEWER, None, None),
+        (Role.OPERATOR, "Engage it", None),
+        (Role.ADMIN, "Engage it", "Release it"),
+    ],
+)
+def test_it_offers_the_kill_switch_only_to_whom_may_set_it(client, db, role, when_off, when_on):
+    """Engaging it is an operator's, releasing it an admin's (decisions.services.kill_switch_role)."""
+    client.force_login(user_with(role))
+    for engaged, offered in ((False, when_off), (True, when_on)):
+        KillSwitch.objects.update_or_create(pk=1, defaults={"engaged": engaged})
+        facts = page(client).split("<dt>Kill switch</dt>")[1].split("</dd>")[0]
+        assert ("On" if engaged else "Off") in facts
+        links = [link for link in ("Engage it", "Release it") if link in facts]
+        assert links == ([offered] if offered else []), (role, engaged)
+        if offered:
+            assert f'<a href="/umbrel-ui/decisions#kill-switch">{offered}</a>' in facts
+
+
+def test_it_offers_no_release_while_the_environment_holds_the_kill_switch(client, db, settings):
+    settings.DAZNODE_KILL_SWITCH = True
+    client.force_login(user_with(Role.ADMIN))
+    facts = page(client).split("<dt>Kill switch</dt>")[1].split("</dd>")[0]
+    assert "DAZNODE_KILL_SWITCH keeps it on" in facts and "Release it" not in facts
 
 
 def test_it_flags_a_source_down_and_a_missing_graph(viewer_client):
@@ -348,25 +524,97 @@ def test_it_flags_interrupted_writes_and_failed_restores_until_a_later_write_set
     assert "Putting the previous policy back failed" not in page(viewer_client)
 
 
-def test_it_counts_failed_rollbacks_from_the_audit_log_but_not_failed_decisions_twice(viewer_client):
-    now = timezone.now()
-    healthy_world(now)
-    a, b = channels_open(2)
-    failed = decision(a, Decision.Kind.INCREASE_FEES, Decision.Status.FAILED, new_ppm=150)
-    rolled = decision(b, Decision.Kind.INCREASE_FEES, Decision.Status.APPLIED, new_ppm=150)
-    for row in ((failed, a), (rolled, b)):
-        AuditEntry.objects.create(
-            actor="system", action=AuditEntry.Action.APPLY_FAILED, decision=row[0], channel=row[1]
-        )
-    AuditEntry.objects.create(
-        actor="system", action=AuditEntry.Action.APPLY_FAILED, channel=b, at=now - timedelta(days=8)
-    )
+def needs_now() -> dict[str, Need]:
+    return {need.key: need for need in overview_figures(now=timezone.now()).needs}
 
-    needs = {need.key: need for need in overview_figures(now=now).needs}
 
-    assert needs["failed_decisions"].count == 1
-    assert needs["failed_writes"].count == 1, "the failed decision's row is counted once, the old row not at all"
-    assert needs["failed_writes"].url == f"/umbrel-ui/decisions/{rolled.pk}"
+def test_it_does_not_call_an_apply_the_safety_limits_blocked_a_failed_rollback(viewer_client, settings):
+    """The dry-run case: an operator applies hours later, the cooldown refuses it; nothing was sent."""
+    settings.DAZNODE_DECISION_MODE = "dry_run"
+    healthy_world(timezone.now())
+    channel = channels_open(1)[0]
+    AuditEntry.objects.create(actor="system", action=AuditEntry.Action.EXTERNAL_CHANGE, channel=channel)
+    waiting = decision(channel, Decision.Kind.INCREASE_FEES, Decision.Status.PENDING, new_ppm=150)
+
+    with pytest.raises(ApplyRefused, match="blocked by the safety limits in force now"):
+        decision_apply(decision=waiting, actor="user:op", live_anyway=True)
+
+    waiting.refresh_from_db()
+    assert waiting.status == Decision.Status.BLOCKED
+    assert waiting.audit_entries.filter(action=AuditEntry.Action.APPLY_FAILED).exists(), "the executor's record"
+    assert needs_now() == {}
+    html = page(viewer_client)
+    assert "rollback" not in html.lower() and "Act now" not in html
+    assert "Nothing needs you" in html
+
+
+RAISE_PPM = 20  # worth a gossiped update (10 ppm or more), and at most half of a fee rate of 40 ppm or more
+
+
+def raisable(count: int) -> list[Channel]:
+    """Open channels whose fee rate the safety limits let a decision raise by RAISE_PPM in one step."""
+    channels = [channel for channel in open_channels() if channel.fee_rate_ppm >= 2 * RAISE_PPM][:count]
+    assert len(channels) == count, "the simulated node has enough channels to raise"
+    return channels
+
+
+def raise_fee(channel: Channel) -> Decision:
+    return make_decision(channel, fee_rate_ppm=channel.fee_rate_ppm + RAISE_PPM)
+
+
+@pytest.fixture(scope="module")
+def simulator():
+    with start_simulator(seed=31, node_count=60) as running:
+        yield running
+
+
+@pytest.fixture
+def simulated_node(simulator, db, settings):
+    """Our node on the simulated LND (real HTTP on loopback), synced, in live mode: applies and rollbacks are sent."""
+    cache.clear()
+    simulator.faults.clear()
+    simulated_node_register(name="sim", url=simulator.url, macaroon=simulator.admin_macaroon, cert_pem=None)
+    sync_node()
+    settings.DAZNODE_DECISION_MODE = "live"
+    yield simulator
+    simulator.faults.clear()
+
+
+def test_it_flags_a_rollback_the_node_did_not_take_until_a_later_rollback_takes(viewer_client, simulated_node):
+    [channel] = raisable(1)
+    applied = decision_apply(decision=raise_fee(channel), actor="user:op")
+    assert applied.status == Decision.Status.APPLIED
+    simulated_node.faults.fail_policy_updates([channel.chan_point])
+    with pytest.raises(RollbackError, match="did not take"):
+        decision_rollback(decision=applied, actor="user:op")
+
+    needs = needs_now()
+    assert needs["failed_rollbacks"].count == 1 and needs["failed_rollbacks"].severity == "danger"
+    assert needs["failed_rollbacks"].url == f"/umbrel-ui/decisions/{applied.pk}", "where its Roll back button is"
+    assert "failed_decisions" not in needs and "failed_restores" not in needs, "the node kept a known policy"
+    assert "A rollback failed on 1 channel in the last 7 days: the node kept the policy" in page(viewer_client)
+
+    simulated_node.faults.clear()
+    decision_rollback(decision=applied, actor="user:op")
+    assert "failed_rollbacks" not in needs_now(), "the later rollback took: the channel holds what was intended"
+    assert "A rollback failed" not in page(viewer_client)
+
+
+def test_it_tells_a_failed_apply_that_sent_a_policy_from_one_that_sent_nothing(viewer_client, simulated_node):
+    refused, stale = raisable(2)
+    simulated_node.faults.fail_policy_updates([refused.chan_point])
+    sent_one = decision_apply(decision=raise_fee(refused), actor="user:op")
+    stale_one = raise_fee(stale)
+    change_outside(simulated_node, stale, 777)
+    stale_one = decision_apply(decision=stale_one, actor="user:op")
+    assert sent_one.status == stale_one.status == Decision.Status.FAILED
+
+    needs = needs_now()
+    assert (needs["failed_decisions"].count, needs["failed_decisions"].severity) == (1, "danger")
+    assert needs["failed_decisions"].url == f"/umbrel-ui/decisions/{sent_one.pk}"
+    assert (needs["unsent_decisions"].count, needs["unsent_decisions"].severity) == (1, "info")
+    assert needs["unsent_decisions"].url == f"/umbrel-ui/decisions/{stale_one.pk}"
+    assert "failed_rollbacks" not in needs
 
 
 # The latest fee cycle -------------------------------------------------------------------------------------------------

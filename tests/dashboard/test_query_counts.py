@@ -6,6 +6,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from channels.models import Channel
+from decisions.engine import FEE_CHANGES
+from decisions.models import Decision
 from tests.dashboard.history import history_build
 
 PAGES = (
@@ -14,6 +16,8 @@ PAGES = (
     "/umbrel-ui/channels?sort=-score",
     "/umbrel-ui/channels/{chan_id}",
     "/umbrel-ui/decisions",
+    "/umbrel-ui/decisions/{decision_pk}",
+    "/umbrel-ui/decisions/{decision_pk}/apply",  # the confirmation step, with the exact diff
     "/umbrel-ui/sources",
     "/umbrel-ui/api/stats",
     "/umbrel-ui/api/widgets/overview",
@@ -24,9 +28,13 @@ MOST_QUERIES_PER_PAGE = 40
 
 def queries_per_page(client) -> dict[str, int]:
     chan_id = Channel.objects.order_by("chan_id").values_list("chan_id", flat=True).first()
+    # The first pending fee change: the same one at both sizes (the second batch's decisions come after it).
+    waiting = Decision.objects.filter(status=Decision.Status.PENDING, kind__in=FEE_CHANGES).order_by("pk")
+    decision_pk = waiting.values_list("pk", flat=True).first()
+    assert decision_pk is not None, "the history leaves fee changes pending in its latest cycle"
     counts = {}
     for page in PAGES:
-        url = page.format(chan_id=chan_id)
+        url = page.format(chan_id=chan_id, decision_pk=decision_pk)
         client.get(url)  # first view: sessions, caches and the like warm up
         with CaptureQueriesContext(connection) as captured:
             response = client.get(url)

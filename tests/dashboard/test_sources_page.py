@@ -105,12 +105,29 @@ def test_it_shows_the_page_to_every_role(client, account, request):
     assert "dashboard/sources.css" in html
 
 
-def test_it_answers_a_post_with_405_and_ignores_query_parameters(viewer_client):
+def test_it_answers_a_post_with_405(viewer_client):
     make_source()
     assert viewer_client.post(URL).status_code == 405
-    response = viewer_client.get(URL, {"page": "x", "source": "<script>alert(1)</script>"})
-    assert response.status_code == 200
-    assert "<script>alert(1)</script>" not in response.content.decode()
+
+
+HOSTILE = '"><img src=x onerror=alert(1)>'
+HOSTILE_ESCAPED = "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"
+
+
+def test_it_shows_what_a_source_answered_as_text_never_as_markup(viewer_client):
+    """A source's error quotes what the far end sent (a public graph's server, a proxy): the page escapes it in the
+    health table, in what needs attention and in the graph fetch table."""
+    source = make_source(name="graph", kind=Source.Kind.PUBLIC_GRAPH, url="https://g.example/graph.json")
+    add_check(source, timedelta(minutes=1), ok=False, error=f"HTTP 502 {HOSTILE}")
+    GraphFetchStatus.objects.create(
+        source=source, last_failure_at=timezone.now(), failing_since=timezone.now(), error=f"garbled {HOSTILE}"
+    )
+
+    html = viewer_client.get(URL).content.decode()
+
+    assert "<img src=x" not in html
+    assert html.count(f"HTTP 502 {HOSTILE_ESCAPED}") >= 2, "the health table and the list of what is down"
+    assert f"garbled {HOSTILE_ESCAPED}" in html
 
 
 # Health

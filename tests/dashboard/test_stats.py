@@ -15,7 +15,7 @@ from auth_vault.models import AccessCount, AccessEvent
 from daznode.actors import user_actor
 from daznode.roles import Role
 from decisions.dashboard.stats import WIDGETS
-from decisions.models import Decision, FeeCycle
+from decisions.models import Decision, FeeCycle, KillSwitch
 from tests.conftest import child_env, run_manage
 from tests.dashboard.test_overview import (
     OUR_PUBKEY,
@@ -113,10 +113,13 @@ def test_it_gives_the_overview_figures_with_units_in_the_keys(client, node):
         "remote_balance_sat": 1_470_000,
         "local_share": pytest.approx(1_500_000 / 2_970_000),
     }
-    day, week = stats["routing"]["24h"], stats["routing"]["7d"]
+    assert set(stats["routing"]) == {"today", "7d", "30d"}
+    day, week = stats["routing"]["today"], stats["routing"]["7d"]
     assert (day["fees_earned_msat"], day["fees_earned_sat"], day["forwards_out_count"]) == (1_500_000, 1_500, 4)
     assert (week["fees_earned_msat"], week["amount_out_msat"]) == (4_000_000, 4_000_000_000)
-    assert day["covered_from"] == day["window_start"], "no period counted starts before the window"
+    assert (day["days"], week["days"]) == (1, 7)
+    assert day["covered_from"] == day["window_start"] == utc_day(timezone.now()).isoformat(), "today since 00:00 UTC"
+    assert week["covered_from"] == utc_day(timezone.now(), 6).isoformat(), "today and the six UTC days before"
     assert stats["pending_recommendation_count"] == 1 and stats["waiting_fee_change_count"] == 1
     assert [need["key"] for need in stats["needs_you"]] == ["recommendations", "fee_changes"]
 
@@ -132,6 +135,16 @@ def test_it_gives_the_latest_cycle_and_what_each_decision_proposes(client, node)
     assert (raise_["old_fee_rate_ppm"], raise_["new_fee_rate_ppm"]) == (120, 150)
     assert raise_["why"] == "Only 8 % of the capacity is on our side: draining."
     assert raise_["link"] == f"/umbrel-ui/decisions/{raise_['decision_id']}"
+
+
+def test_it_links_the_kill_switch_need_to_a_page_a_browser_can_open(client, node):
+    KillSwitch.objects.update_or_create(pk=1, defaults={"engaged": True, "reason": "peer dispute"})
+    viewer = user_with(Role.VIEWER)
+    [need] = [need for need in client.get(STATS, **bearer(viewer)).json()["needs_you"] if need["key"] == "kill_switch"]
+    assert need["link"] == "/umbrel-ui/decisions#kill-switch"
+    client.force_login(viewer)
+    opened = client.get(need["link"])
+    assert opened.status_code == 200 and 'id="kill-switch"' in opened.content.decode()
 
 
 def test_it_says_null_for_what_does_not_exist_yet(client, db):

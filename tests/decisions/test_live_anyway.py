@@ -13,10 +13,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from daznode.context_processors import daznode as daznode_context
-from decisions.context_processors import kill_switch as kill_switch_context
 from daznode.roles import Role
 from decisions import executor, rollback
 from decisions.conf import not_live_message
+from decisions.context_processors import kill_switch as kill_switch_context
 from decisions.cycle import fee_cycle
 from decisions.executor import ApplyRefused, decision_apply
 from decisions.models import AuditEntry, Decision, PolicyBackup, PolicyWrite
@@ -395,19 +395,33 @@ def test_the_channel_rollback_page_sends_nothing_outside_live_mode_without_the_b
     channel = open_channels(1)[0]
     before, point = live_policy(node, channel), timezone.now()
     applied_anyway(channel)
-    applied_policy = live_policy(node, channel)
+    applied_policy, was = live_policy(node, channel), recorded(node)
     url = reverse("admin:decisions_channel_rollback", args=[channel.pk])
     moment = point.strftime("%Y-%m-%dT%H:%M:%S")
+    diff = f"<td>fee_rate_ppm</td><td>{applied_policy.fee_rate_ppm}</td><td>{before.fee_rate_ppm}</td>"
 
     form_page = admin_operator.get(url).content.decode()
-    refused = admin_operator.post(url, {"to": moment}).content.decode()
+    preview = admin_operator.post(url, {"to": moment}).content.decode()
 
-    assert 'name="live_anyway"' in form_page and "Roll back live anyway" in form_page
+    assert 'name="live_anyway"' not in form_page  # the box belongs to the confirmation, beside what it sends
+    assert 'name="live_anyway"' in preview and "Roll back live anyway" in preview and diff in preview
+    assert 'name="confirmed" value="yes"' in preview
+    assert recorded(node) == was and live_policy(node, channel) == applied_policy
+
+    refused = admin_operator.post(url, {"to": moment, "confirmed": "yes"}).content.decode()
+
     assert "nothing was sent to the node" in refused
-    assert f"<td>fee_rate_ppm</td><td>{applied_policy.fee_rate_ppm}</td><td>{before.fee_rate_ppm}</td>" in refused
-    assert live_policy(node, channel) == applied_policy
+    assert diff in refused
+    assert recorded(node) == was and live_policy(node, channel) == applied_policy
 
-    done = admin_operator.post(url, {"to": moment, "live_anyway": "on", "reason": "undo"}, follow=True)
+    ticked_unconfirmed = admin_operator.post(url, {"to": moment, "live_anyway": "on"}).content.decode()
+
+    assert diff in ticked_unconfirmed  # the box without the confirmation is only a preview
+    assert recorded(node) == was and live_policy(node, channel) == applied_policy
+
+    done = admin_operator.post(
+        url, {"to": moment, "confirmed": "yes", "live_anyway": "on", "reason": "undo"}, follow=True
+    )
 
     assert said(done) == [f"channel {channel.chan_id} rolled back"]
     assert live_policy(node, channel).same_terms(before)
@@ -417,6 +431,7 @@ def test_the_channel_rollback_page_sends_nothing_outside_live_mode_without_the_b
 
 def test_in_live_mode_the_admin_neither_asks_nor_shows_the_box(node, live_mode, admin_operator):
     channel = open_channels(1)[0]
+    before, point = live_policy(node, channel), timezone.now()
     decision = fee_change(channel)
     url = reverse("admin:decisions_channel_rollback", args=[channel.pk])
 
@@ -426,6 +441,19 @@ def test_in_live_mode_the_admin_neither_asks_nor_shows_the_box(node, live_mode, 
     decision.refresh_from_db()
     assert decision.status == Decision.Status.APPLIED
     assert 'name="live_anyway"' not in admin_operator.get(url).content.decode()
+    applied_policy, was = live_policy(node, channel), recorded(node)
+    moment = point.strftime("%Y-%m-%dT%H:%M:%S")
+
+    preview = admin_operator.post(url, {"to": moment}).content.decode()
+
+    assert 'name="live_anyway"' not in preview and 'name="confirmed" value="yes"' in preview
+    assert f"<td>fee_rate_ppm</td><td>{applied_policy.fee_rate_ppm}</td><td>{before.fee_rate_ppm}</td>" in preview
+    assert recorded(node) == was and live_policy(node, channel) == applied_policy
+
+    done = admin_operator.post(url, {"to": moment, "confirmed": "yes"}, follow=True)
+
+    assert said(done) == [f"channel {channel.chan_id} rolled back"]
+    assert live_policy(node, channel).same_terms(before)
 
 
 # The commands
@@ -463,11 +491,7 @@ def test_the_rollback_commands_need_live_anyway_outside_live_mode(node, not_live
     ("mode", "label", "meaning"),
     [
         ("dry_run", "Dry run", "Decisions are proposed, nothing is sent to the node unless you apply one live anyway."),
-        (
-            "shadow",
-            "Shadow",
-            "Decisions are recorded only, nothing is sent to the node unless you apply one live anyway.",
-        ),
+        ("shadow", "Shadow", "Decisions are recorded only; nothing is sent to the node."),
         ("live", "Live", "Validated fee changes are sent to the node."),
     ],
 )
