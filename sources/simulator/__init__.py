@@ -6,15 +6,18 @@ from sources.simulator.graphgen import synthetic_graph
 from sources.simulator.macaroon import ADMIN_PERMISSIONS, READONLY_PERMISSIONS, mint_macaroon, verify_macaroon
 from sources.simulator.node import GraphError, SimulatedNode, load_graph
 from sources.simulator.policy import PolicyUpdate, RpcError
+from sources.simulator.roles import PROFILES, Role
 from sources.simulator.server import RunningSimulator, create_simulator, start_simulator
 
 __all__ = [
     "ADMIN_PERMISSIONS",
+    "PROFILES",
     "READONLY_PERMISSIONS",
     "FaultKind",
     "Faults",
     "GraphError",
     "PolicyUpdate",
+    "Role",
     "RpcError",
     "RunningSimulator",
     "SimulatedNode",

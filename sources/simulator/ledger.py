@@ -2,13 +2,17 @@
 
 Everything is drawn from a seeded generator, so a seed always gives the same node. Balances are consistent:
 local + remote + commit fee + pending HTLCs = capacity, and every forward pays exactly the fee our policy on
-its outgoing channel asks for.
+its outgoing channel asks for. A channel with a role (roles.py) has that role's balance, peer and flows: a
+draining channel sends a steady stream out and receives nothing, an idle full one received weeks ago and has
+been silent since; the ordinary ones are left to chance.
 """
 
 import hashlib
 import math
 import random
 from dataclasses import dataclass, field
+
+from sources.simulator.roles import PROFILES, Profile, Role
 
 NS_PER_S = 1_000_000_000
 BLOCK_INTERVAL_S = 600
@@ -24,10 +28,14 @@ MIN_HTLC_PARAMETER_MSAT = 1  # the smallest HTLC our side accepts, negotiated at
 MAX_PENDING_SHARE_PERCENT = 99  # LND's default max in-flight: 99% of the capacity
 MIN_CSV_DELAY, MAX_CSV_DELAY = 144, 2016
 MONITORED_FOR_S = 60 * DAY_S  # lifetime counts from the last restart of the node, not from the funding
-DRAINED_SHARE, FULL_SHARE = 0.15, 0.15
+DRAINED_SHARE, FULL_SHARE = 0.06, 0.06  # of the ordinary channels; roles add one of each
 PENDING_HTLC_SHARE = 0.12
 IDLE_SHARE = 0.2  # channels that forwarded nothing this month
 MIN_FORWARD_SAT, MAX_FORWARD_SAT = 1_000, 2_000_000
+MAX_FORWARD_SHARE = 4  # a forward takes at most a quarter of either channel's capacity
+FORWARD_SPREAD = 0.5  # sigma of the log-normal spread of forward sizes around a channel's usual one
+USUAL_FLAPS = 4  # an ordinary peer disconnected 0 to 3 times while we watched
+INACTIVE_UPTIME_SHARE = (0.3, 0.9)  # how long the peer of an ordinary inactive channel was online while we watched
 PPM = 1_000_000
 
 
@@ -63,6 +71,8 @@ class OurChannel:
     total_sent_sat: int = 0
     total_received_sat: int = 0
     num_updates: int = 0
+    role: Role = Role.ORDINARY
+    flap_count: int = 0  # disconnections of its peer, as listpeers reports them
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,20 @@ class ChannelSeed:
     remote_pubkey: str
     capacity_sat: int
     active: bool
+    role: Role = Role.ORDINARY
+
+
+@dataclass(frozen=True)
+class Flow:
+    """How a channel routes over the month: forwards out a day, their volume, its share of what comes in."""
+
+    forwards_out_per_day: float
+    out_turnover: float  # a day's outbound volume, as a share of the capacity
+    in_weight: float
+    quiet_days: int = 0  # the most recent days without any forward
+
+    def routes_on(self, days_ago: int) -> bool:
+        return (self.forwards_out_per_day > 0 or self.in_weight > 0) and days_ago >= self.quiet_days
 
 
 def max_pending_amount_msat(channel: "OurChannel") -> int:
@@ -107,20 +131,29 @@ def short_channel_block(chan_id: str) -> int:
 def our_channels(rng: random.Random, seeds: list[ChannelSeed], *, block_height: int) -> list[OurChannel]:
     channels = [_channel(rng, seed, block_height) for seed in seeds]
     for channel in channels:
-        if channel.active and len(channels) > 1 and rng.random() < PENDING_HTLC_SHARE:
+        if _routes(channel) and rng.random() < PENDING_HTLC_SHARE:
             _add_pending_htlcs(rng, channel, channels, block_height)
     return channels
 
 
+def _routes(channel: OurChannel) -> bool:
+    profile = PROFILES.get(channel.role)
+    return channel.active and (profile is None or (profile.routes and profile.quiet_days == 0))
+
+
 def _channel(rng: random.Random, seed: ChannelSeed, block_height: int) -> OurChannel:
+    profile = PROFILES.get(seed.role)
     fee_per_kw = rng.choice(FEE_RATES_PER_KW)
     initiator = rng.random() < 0.6
+    if profile is not None and profile.opened_by_us is not None:
+        initiator = profile.opened_by_us
     commit_fee_sat = ANCHOR_COMMIT_WEIGHT * fee_per_kw // 1000 + ANCHOR_OUTPUTS_SAT
     spendable_sat = max(0, seed.capacity_sat - commit_fee_sat)
-    local_sat = round(spendable_sat * _local_ratio(rng))
+    ratio = rng.uniform(*profile.local_ratio) if profile and profile.local_ratio else _local_ratio(rng)
+    local_sat = round(spendable_sat * ratio)
     age_s = max(0, block_height - short_channel_block(seed.chan_id)) * BLOCK_INTERVAL_S
     lifetime_s = min(age_s, MONITORED_FOR_S)
-    return OurChannel(
+    channel = OurChannel(
         chan_id=seed.chan_id,
         chan_point=seed.chan_point,
         remote_pubkey=seed.remote_pubkey,
@@ -136,12 +169,27 @@ def _channel(rng: random.Random, seed: ChannelSeed, block_height: int) -> OurCha
         csv_delay=min(MAX_CSV_DELAY, max(MIN_CSV_DELAY, seed.capacity_sat // 10_000)),
         reserve_sat=max(DUST_LIMIT_SAT, seed.capacity_sat // 100),
         lifetime_s=lifetime_s,
-        uptime_s=lifetime_s if seed.active else int(lifetime_s * rng.uniform(0.3, 0.9)),
+        uptime_s=lifetime_s if seed.active else int(lifetime_s * rng.uniform(*INACTIVE_UPTIME_SHARE)),
         num_updates=rng.randint(50, 20_000),
         # What the channel carried before the month of history below.
         total_sent_sat=rng.randint(0, seed.capacity_sat * 3),
         total_received_sat=rng.randint(0, seed.capacity_sat * 3),
+        role=seed.role,
+        flap_count=int(seed.remote_pubkey[-2:], 16) % USUAL_FLAPS,
     )
+    if profile is not None:
+        _shape(rng, channel, profile)
+    return channel
+
+
+def _shape(rng: random.Random, channel: OurChannel, profile: Profile) -> None:
+    """What a role says of its peer's reliability, and of a channel that never routed."""
+    if profile.uptime_share != (1.0, 1.0):
+        channel.uptime_s = int(channel.lifetime_s * rng.uniform(*profile.uptime_share))
+    if profile.flap_count is not None:
+        channel.flap_count = profile.flap_count
+    if not profile.ever_used:
+        channel.total_sent_sat = channel.total_received_sat = channel.num_updates = 0
 
 
 def _local_ratio(rng: random.Random) -> float:
@@ -156,6 +204,9 @@ def _local_ratio(rng: random.Random) -> float:
 
 def _add_pending_htlcs(rng: random.Random, channel: OurChannel, channels: list[OurChannel], block_height: int) -> None:
     """HTLCs in flight are carved out of the side that offered them, and weigh on the commitment."""
+    partners = [candidate for candidate in channels if candidate is not channel and _routes(candidate)]
+    if not partners:  # an HTLC in flight is forwarded to or from another channel that routes
+        return
     for index in range(rng.randint(1, 3)):
         incoming = rng.random() < 0.5
         side_sat = channel.remote_balance_sat if incoming else channel.local_balance_sat
@@ -164,7 +215,7 @@ def _add_pending_htlcs(rng: random.Random, channel: OurChannel, channels: list[O
             continue
         if not _reserve_for_htlc(channel, amount_sat, incoming):
             continue
-        other = rng.choice([candidate for candidate in channels if candidate is not channel])
+        other = rng.choice(partners)
         channel.pending_htlcs.append(
             PendingHtlc(
                 incoming=incoming,
@@ -198,25 +249,30 @@ def _reserve_for_htlc(channel: OurChannel, amount_sat: int, incoming: bool) -> b
 def forwarding_history(
     rng: random.Random, channels: list[OurChannel], policies: dict[str, tuple[int, int]], *, now_s: int
 ) -> list[ForwardingEvent]:
-    """A month of forwards between our active channels, oldest first. `policies`: chan_id -> (base msat, ppm)."""
+    """A month of forwards between our active channels, oldest first. `policies`: chan_id -> (base msat, ppm).
+
+    Each channel sends as its flow says, a Poisson stream of forwards a day; each forward enters through another
+    channel routing that day, chosen by the flows' in_weight, and is no larger than either channel allows.
+    """
     active = [channel for channel in channels if channel.active]
     if len(active) < 2:
         return []
-    weights_in = [_activity(rng) for _ in active]
-    weights_out = [_activity(rng) for _ in active]
-    if not any(weights_in) or not any(weights_out):
-        return []
-    count = HISTORY_DAYS * rng.randint(20, 60)
-    timestamps_ns = sorted(
-        rng.randrange((now_s - HISTORY_DAYS * DAY_S) * NS_PER_S, now_s * NS_PER_S) for _ in range(count)
-    )
-    htlc_ids: dict[str, int] = {}
+    flows = {channel.chan_id: flow_for(rng, channel.role) for channel in active}
+    legs = []
+    for days_ago in range(HISTORY_DAYS):
+        routing = [channel for channel in active if flows[channel.chan_id].routes_on(days_ago)]
+        day_start_s = now_s - (days_ago + 1) * DAY_S
+        for channel_out in routing:
+            for offset_s in arrivals(rng, flows[channel_out.chan_id].forwards_out_per_day):
+                channel_in = _pick_incoming(rng, routing, flows, channel_out)
+                if channel_in is None:
+                    continue
+                timestamp_ns = (day_start_s + offset_s) * NS_PER_S + rng.randrange(NS_PER_S)
+                legs.append((timestamp_ns, channel_in, channel_out, _amount_msat(rng, flows, channel_in, channel_out)))
+    legs.sort(key=lambda leg: leg[0])
     events = []
-    for timestamp_ns in timestamps_ns:
-        channel_in, channel_out = _pick_route(rng, active, weights_in, weights_out)
-        if channel_in is None:
-            continue
-        amt_out_msat = _forward_amount_msat(rng, channel_out)
+    htlc_ids: dict[str, int] = {}
+    for timestamp_ns, channel_in, channel_out, amt_out_msat in legs:
         base_fee_msat, fee_rate_ppm = policies[channel_out.chan_id]
         events.append(
             ForwardingEvent(
@@ -233,21 +289,44 @@ def forwarding_history(
     return events
 
 
-def _activity(rng: random.Random) -> float:
-    return 0.0 if rng.random() < IDLE_SHARE else math.exp(rng.gauss(0, 1.2))
+def flow_for(rng: random.Random, role: Role) -> Flow:
+    """How a channel of this role routes; an ordinary one draws its own."""
+    profile = PROFILES.get(role)
+    if profile is not None:
+        return Flow(profile.forwards_out_per_day, profile.out_turnover, profile.in_weight, profile.quiet_days)
+    return Flow(  # ordinary: some idle, most a few forwards a day of a percent or so of the capacity
+        forwards_out_per_day=0.0 if rng.random() < IDLE_SHARE else min(30.0, math.exp(rng.gauss(math.log(2), 1))),
+        out_turnover=min(0.08, math.exp(rng.gauss(math.log(0.01), 1))),
+        in_weight=0.0 if rng.random() < IDLE_SHARE else math.exp(rng.gauss(0, 1.2)),
+    )
 
 
-def _pick_route(
-    rng: random.Random, active: list[OurChannel], weights_in: list[float], weights_out: list[float]
-) -> tuple[OurChannel | None, OurChannel]:
-    channel_in = rng.choices(active, weights=weights_in)[0]
-    channel_out = rng.choices(active, weights=weights_out)[0]
-    return (None, channel_out) if channel_in is channel_out else (channel_in, channel_out)
+def arrivals(rng: random.Random, per_day: float) -> list[int]:
+    """Seconds into the day of a Poisson stream of `per_day` events a day on average."""
+    seconds, elapsed_days = [], 0.0
+    while per_day > 0:
+        elapsed_days += rng.expovariate(per_day)
+        if elapsed_days >= 1:
+            break
+        seconds.append(int(elapsed_days * DAY_S))
+    return seconds
 
 
-def _forward_amount_msat(rng: random.Random, channel_out: OurChannel) -> int:
-    ceiling_sat = max(MIN_FORWARD_SAT + 1, min(MAX_FORWARD_SAT, channel_out.capacity_sat // 4))
-    amount_sat = math.exp(rng.uniform(math.log(MIN_FORWARD_SAT), math.log(ceiling_sat)))
+def _pick_incoming(
+    rng: random.Random, routing: list[OurChannel], flows: dict[str, Flow], channel_out: OurChannel
+) -> OurChannel | None:
+    candidates = [c for c in routing if c is not channel_out and flows[c.chan_id].in_weight > 0]
+    if not candidates:
+        return None
+    return rng.choices(candidates, weights=[flows[c.chan_id].in_weight for c in candidates])[0]
+
+
+def _amount_msat(rng: random.Random, flows: dict[str, Flow], channel_in: OurChannel, channel_out: OurChannel) -> int:
+    flow = flows[channel_out.chan_id]
+    usual_sat = channel_out.capacity_sat * flow.out_turnover / flow.forwards_out_per_day
+    smaller_capacity_sat = min(channel_out.capacity_sat, channel_in.capacity_sat)
+    ceiling_sat = max(MIN_FORWARD_SAT, min(MAX_FORWARD_SAT, smaller_capacity_sat // MAX_FORWARD_SHARE))
+    amount_sat = min(max(usual_sat * rng.lognormvariate(0, FORWARD_SPREAD), MIN_FORWARD_SAT), ceiling_sat)
     return int(amount_sat) * 1000 + rng.randrange(1000)
 
 

@@ -129,7 +129,9 @@ def forwarding_event(event: ForwardingEvent, *, alias_in: str, alias_out: str) -
     }
 
 
-def peer(*, pubkey: str, address: str, sent_sat: int, received_sat: int, inbound: bool, features: dict) -> dict:
+def peer(
+    *, pubkey: str, address: str, sent_sat: int, received_sat: int, inbound: bool, flap_count: int, features: dict
+) -> dict:
     return {
         "pub_key": pubkey,
         "address": address,
@@ -142,7 +144,7 @@ def peer(*, pubkey: str, address: str, sent_sat: int, received_sat: int, inbound
         "sync_type": "ACTIVE_SYNC" if int(pubkey[-1], 16) < 3 else "PASSIVE_SYNC",
         "features": features,
         "errors": [],
-        "flap_count": int(pubkey[-2:], 16) % 4,
+        "flap_count": flap_count,
         "last_flap_ns": "0",
         "last_ping_payload": "",
     }

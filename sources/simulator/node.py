@@ -16,8 +16,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sources.simulator import lndjson
+from sources.simulator.casting import (
+    competitors_ppm,
+    far_end,
+    network_median_fee_rate_ppm,
+    pick_ours,
+    role_candidates,
+    side,
+)
 from sources.simulator.graphgen import LND_FEATURES, synthetic_graph
 from sources.simulator.ledger import (
+    BLOCK_INTERVAL_S,
     DAY_S,
     MIN_HTLC_PARAMETER_MSAT,
     NS_PER_S,
@@ -37,10 +46,12 @@ from sources.simulator.policy import (
     policy_refusal,
     validate_policy_update,
 )
+from sources.simulator.roles import PROFILES, Role, assign_roles, fee_rate_ppm, readable_alias
 
-MIN_OUR_DEGREE, MAX_OUR_DEGREE = 10, 60
+SCID_BLOCK_SHIFT = 40  # a short channel id is block << 40 | transaction index << 16 | output index
+SCID_POSITION_MASK = (1 << SCID_BLOCK_SHIFT) - 1
 CONFIRMATIONS_SINCE_NEWEST_CHANNEL = 6
-INACTIVE_SHARE = 0.08
+INACTIVE_SHARE = 0.08  # of the ordinary channels; one more is dead by its role
 MAX_FORWARDING_EVENTS = 50_000  # LND's cap per ForwardingHistory response
 DEFAULT_FORWARDING_EVENTS = 100
 # LND's defaults for a channel it has no policy for yet (bitcoin.basefee, bitcoin.feerate, bitcoin.timelockdelta).
@@ -80,14 +91,19 @@ class SimulatedNode:
             self._index()
         except (KeyError, TypeError, ValueError) as exc:
             raise GraphError(f"not a describegraph dict: {exc!r}") from None
-        self.pubkey = our_pubkey or self._pick_ours()
+        self.pubkey = our_pubkey or pick_ours(self._edges_by_pub)
         if self.pubkey not in self._edges_by_pub:
             raise GraphError(f"{self.pubkey} has no channel in this graph")
         self.block_height = (
             max(short_channel_block(chan_id) for chan_id in self._edges) + CONFIRMATIONS_SINCE_NEWEST_CHANNEL
         )
         rng = random.Random(seed)  # noqa: S311 - reproducible simulated state, not cryptography
-        self._settle_our_policies(rng)
+        # The roles draw from a stream of their own, so that they leave the seed's ordinary channels as they were.
+        role_rng = random.Random(f"{seed}:roles")  # noqa: S311
+        self.roles = assign_roles(role_candidates(self._edges_by_pub, self.pubkey))
+        self._date_recent_openings(role_rng)
+        self._settle_our_policies(rng, role_rng)
+        self._name_our_peers()
         self.started_at_s = int(clock())
         self.channels = our_channels(rng, self._channel_seeds(), block_height=self.block_height)
         self._channels_by_point = {channel.chan_point: channel for channel in self.channels}
@@ -119,43 +135,66 @@ class SimulatedNode:
         if not self._edges:
             raise ValueError("the graph has no channel")
 
-    def _pick_ours(self) -> str:
-        """A mid-size routing node: the median degree among nodes of degree 10-60 with mostly enabled policies."""
-        candidates = sorted(
-            (len(edges), pub)
-            for pub, edges in self._edges_by_pub.items()
-            if MIN_OUR_DEGREE <= len(edges) <= MAX_OUR_DEGREE and self._enabled_share(pub, edges) >= 0.5
-        )
-        if not candidates:  # a tiny graph: the best-connected node will do
-            return max(self._edges_by_pub, key=lambda pub: (len(self._edges_by_pub[pub]), pub))
-        return candidates[len(candidates) // 2][1]
+    def _date_recent_openings(self, rng: random.Random) -> None:
+        """A role opened only weeks ago gets its channel id from a block of then (the id is where it was mined)."""
+        for chan_id, role in list(self.roles.items()):
+            span = PROFILES[role].opened_days_ago
+            if span is None:
+                continue
+            block = self.block_height - rng.randint(*span) * DAY_S // BLOCK_INTERVAL_S
+            position = int(chan_id) & SCID_POSITION_MASK  # transaction index and output: the chan point's
+            while str(block << SCID_BLOCK_SHIFT | position) in self._edges:
+                block -= 1
+            new_id = str(block << SCID_BLOCK_SHIFT | position)
+            edge = self._edges.pop(chan_id)
+            edge["channel_id"], self._edges[new_id] = new_id, edge
+            self.roles[new_id] = self.roles.pop(chan_id)
 
-    def _enabled_share(self, pub: str, edges: list[dict]) -> float:
-        enabled = sum(1 for edge in edges if (policy := _side(edge, pub)) and not policy["disabled"])
-        return enabled / len(edges)
-
-    def _settle_our_policies(self, rng: random.Random) -> None:
-        """LND always has its own policy: a null or never-set side gets our usual one; a few channels are down."""
-        ours = [_side(edge, self.pubkey) for edge in self._edges_by_pub[self.pubkey]]
+    def _settle_our_policies(self, rng: random.Random, role_rng: random.Random) -> None:
+        """LND always has its own policy: a null or never-set side gets our usual one; a few channels are down.
+        A channel with a role is up or down and priced as its role says."""
+        ours = [side(edge, self.pubkey) for edge in self._edges_by_pub[self.pubkey]]
         enabled = [policy for policy in ours if policy and not policy["disabled"]]
         usual = _usual_policy(enabled)
+        median_ppm = network_median_fee_rate_ppm(self._graph["edges"])
+        network_median_ppm = DEFAULT_FEE_RATE_PPM if median_ppm is None else median_ppm
         for edge in self._edges_by_pub[self.pubkey]:
-            policy = _side(edge, self.pubkey)
+            policy = side(edge, self.pubkey)
             if policy is None or policy["time_lock_delta"] == 0:
                 policy = {**usual, "max_htlc_msat": str(int(edge["capacity"]) * 990)}
                 edge["node1_policy" if edge["node1_pub"] == self.pubkey else "node2_policy"] = policy
             # Within what the channel negotiated, or every later update of it would fail LND's checks.
             policy["min_htlc"] = str(max(int(policy["min_htlc"]), MIN_HTLC_PARAMETER_MSAT))
-            policy["disabled"] = rng.random() < INACTIVE_SHARE
+            role = self.roles.get(edge["channel_id"], Role.ORDINARY)
+            profile = PROFILES.get(role)
+            down = rng.random() < INACTIVE_SHARE
+            policy["disabled"] = not profile.active if profile else down
+            policy["fee_rate_milli_msat"] = str(
+                fee_rate_ppm(
+                    role,
+                    role_rng,
+                    current_ppm=int(policy["fee_rate_milli_msat"]),
+                    competitors_ppm=competitors_ppm(self._edges_by_pub, far_end(edge, self.pubkey), us=self.pubkey),
+                    network_median_ppm=network_median_ppm,
+                )
+            )
+
+    def _name_our_peers(self) -> None:
+        """Every peer of ours gets a readable alias: its own when it announces one, else one made from its key."""
+        for edge in self._edges_by_pub[self.pubkey]:
+            node = self._nodes.get(far_end(edge, self.pubkey))
+            if node is not None and not node.get("alias"):
+                node["alias"] = readable_alias(node["pub_key"])
 
     def _channel_seeds(self) -> list[ChannelSeed]:
         return [
             ChannelSeed(
                 chan_id=edge["channel_id"],
                 chan_point=edge["chan_point"],
-                remote_pubkey=edge["node2_pub"] if edge["node1_pub"] == self.pubkey else edge["node1_pub"],
+                remote_pubkey=far_end(edge, self.pubkey),
                 capacity_sat=int(edge["capacity"]),
                 active=not self.our_policy(edge["channel_id"])["disabled"],
+                role=self.roles.get(edge["channel_id"], Role.ORDINARY),
             )
             for edge in self._edges_by_pub[self.pubkey]
         ]
@@ -166,11 +205,14 @@ class SimulatedNode:
         return int(self._clock())
 
     def alias_of(self, pubkey: str) -> str:
+        """The graph's alias; one made from the key for a peer of ours that the graph does not describe."""
         node = self._nodes.get(pubkey)
-        return node["alias"] if node else ""
+        if node is not None:
+            return node["alias"]
+        return readable_alias(pubkey) if pubkey in self._edges_by_pub else ""
 
     def our_policy(self, chan_id: str) -> dict:
-        return _side(self._edges[chan_id], self.pubkey)
+        return side(self._edges[chan_id], self.pubkey)
 
     def _fee_terms(self, chan_id: str) -> tuple[int, int]:
         policy = self.our_policy(chan_id)
@@ -310,6 +352,7 @@ class SimulatedNode:
             sent_sat=sum(channel.total_sent_sat for channel in channels),
             received_sat=sum(channel.total_received_sat for channel in channels),
             inbound=not any(channel.initiator for channel in channels),
+            flap_count=max(channel.flap_count for channel in channels),
             features=node["features"] or {bit: dict(feature) for bit, feature in LND_FEATURES.items()},
         )
 
@@ -351,8 +394,7 @@ class SimulatedNode:
         )
 
     def _remote_of(self, chan_id: str) -> str:
-        edge = self._edges[chan_id]
-        return edge["node2_pub"] if edge["node1_pub"] == self.pubkey else edge["node1_pub"]
+        return far_end(self._edges[chan_id], self.pubkey)
 
     # -- writes -----------------------------------------------------------------------------------------------
 
@@ -406,10 +448,6 @@ def _check_edge(edge: dict) -> None:
     if len(bytes.fromhex(txid)) != 32 or not output_index.isdigit() or int(edge["capacity"]) < 0:
         raise ValueError(f"malformed channel {edge['channel_id']}")
     int(edge["channel_id"])
-
-
-def _side(edge: dict, pubkey: str) -> dict | None:
-    return edge["node1_policy"] if edge["node1_pub"] == pubkey else edge["node2_policy"]
 
 
 def _usual_policy(enabled: list[dict]) -> dict:

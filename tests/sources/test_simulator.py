@@ -2,6 +2,7 @@
 forwarding history, faults, TLS, the synthetic graph and the simulate_lnd command. Real HTTP on loopback."""
 
 import base64
+import copy
 import gzip
 import io
 import json
@@ -23,12 +24,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.management import CommandError, call_command
 
 from auth_vault.macaroons import parse_macaroon
-from daznode.lightning import Policy
+from daznode.lightning import DEFAULT_MAX_FEE_RATE_PPM, Policy
 from sources.clients.errors import SourceTimeout
 from sources.clients.lnd import LndClient
 from sources.simulator import (
     READONLY_PERMISSIONS,
     GraphError,
+    Role,
     RunningSimulator,
     SimulatedNode,
     create_simulator,
@@ -37,6 +39,7 @@ from sources.simulator import (
     synthetic_graph,
 )
 from sources.simulator.macaroon import MacaroonError, verify_macaroon
+from sources.simulator.roles import DEAREST_FEE_RATE_PPM, ROLE_ORDER
 from tests.auth_vault.fixtures import ADMIN_MACAROON, INFO_READ_CAVEATS_MACAROON
 from tests.conftest import SHARED, child_env, free_port, require_shared, run_manage, running, wait_until
 
@@ -512,6 +515,135 @@ def test_it_filters_the_history_by_time_and_channel(sim):
     assert outgoing and {event["chan_id_out"] for event in outgoing} == {some_channel}
 
 
+# -- our channels: a mix of the kinds a fee manager meets ------------------------------------------------------
+
+
+def roles_of(sim: RunningSimulator) -> dict[str, Role]:
+    return {channel.chan_id: channel.role for channel in sim.node.channels}
+
+
+def listed_by_role(sim: RunningSimulator) -> dict[Role, list[dict]]:
+    """/v1/channels, grouped by the role the simulator gave each channel."""
+    roles, grouped = roles_of(sim), {}
+    with lnd(sim) as client:
+        for channel in client.get("/v1/channels").json()["channels"]:
+            grouped.setdefault(roles[channel["chan_id"]], []).append(channel)
+    return grouped
+
+
+def local_share(channel: dict) -> float:
+    outgoing_sat = sum(int(htlc["amount"]) for htlc in channel["pending_htlcs"] if not htlc["incoming"])
+    return (int(channel["local_balance"]) + outgoing_sat) / int(channel["capacity"])
+
+
+def test_it_gives_our_node_one_channel_of_each_kind_and_leaves_the_rest_ordinary(sim):
+    grouped = listed_by_role(sim)
+    assert {role: len(channels) for role, channels in grouped.items() if role != Role.ORDINARY} == Counter(ROLE_ORDER)
+    assert grouped[Role.ORDINARY], "the others are left to chance"
+    assert all(local_share(channel) < 0.05 for channel in grouped[Role.DRAINED])
+    assert all(0.05 <= local_share(channel) < 0.2 for channel in grouped[Role.DRAINING])
+    assert all(local_share(channel) > 0.85 for channel in grouped[Role.IDLE_FULL])
+    assert all(0.35 <= local_share(channel) <= 0.65 for channel in grouped[Role.EARNER])
+    assert [channel["active"] for channel in grouped[Role.DEAD]] == [False]
+    [abandoned] = grouped[Role.ABANDONED]
+    assert abandoned["active"] and abandoned["initiator"] and abandoned["remote_balance"] == "0"
+    assert (abandoned["total_satoshis_sent"], abandoned["total_satoshis_received"]) == ("0", "0")
+    assert int(abandoned["uptime"]) < 0.25 * int(abandoned["lifetime"]), "its peer is mostly offline"
+
+
+def test_it_gives_each_kind_of_channel_a_forwarding_history_that_fits(sim):
+    roles, now_s = roles_of(sim), int(time.time())
+    with lnd(sim) as client:
+        events = fetch_all_forwards(client, start_time=str(now_s - 31 * DAY_S))
+    out_by, in_by, recent_out_by, recent_by = Counter(), Counter(), Counter(), Counter()
+    for event in events:
+        out_by[roles[event["chan_id_out"]]] += 1
+        in_by[roles[event["chan_id_in"]]] += 1
+        if int(event["timestamp"]) >= now_s - 7 * DAY_S:
+            recent_out_by[roles[event["chan_id_out"]]] += 1
+        if int(event["timestamp"]) >= now_s - 15 * DAY_S:
+            recent_by.update({roles[event["chan_id_out"]], roles[event["chan_id_in"]]})
+    assert recent_out_by[Role.DRAINED] > 20 and recent_out_by[Role.DRAINING] > 20, "still sending out"
+    assert in_by[Role.DRAINED] == in_by[Role.DRAINING] == 0, "nothing comes back"
+    assert in_by[Role.IDLE_FULL] > 0 and out_by[Role.IDLE_FULL] == recent_by[Role.IDLE_FULL] == 0, "filled, then idle"
+    assert 0 < out_by[Role.OVERPRICED] < 30 and in_by[Role.OVERPRICED] == 0, "a trickle"
+    assert out_by[Role.EARNER] > 300 and in_by[Role.EARNER] > 300
+    for silent in (Role.DEAD, Role.ABANDONED):
+        assert out_by[silent] == in_by[silent] == 0
+
+
+def competition(graph: dict, peer: str, ours: str) -> list[int]:
+    """What the peer's other partners charge to route into it (their enabled policies toward it)."""
+    rates = []
+    for edge in graph["edges"]:
+        if peer in (edge["node1_pub"], edge["node2_pub"]) and ours not in (edge["node1_pub"], edge["node2_pub"]):
+            partner_policy = edge["node2_policy"] if edge["node1_pub"] == peer else edge["node1_policy"]
+            if partner_policy and not partner_policy["disabled"]:
+                rates.append(int(partner_policy["fee_rate_milli_msat"]))
+    return rates
+
+
+def test_it_prices_each_kind_of_channel_against_its_competition(sim):
+    with lnd(sim) as client:
+        graph = client.get("/v1/graph").json()
+        fees = {entry["chan_id"]: int(entry["fee_per_mil"]) for entry in client.get("/v1/fees").json()["channel_fees"]}
+    enabled = [p for e in graph["edges"] for p in (e["node1_policy"], e["node2_policy"]) if p and not p["disabled"]]
+    network_median_ppm = statistics.median(int(policy["fee_rate_milli_msat"]) for policy in enabled)
+    assert max(fees.values()) <= DEFAULT_MAX_FEE_RATE_PPM, "within Daznode's default bounds"
+    for channel in sim.node.channels:
+        rivals = competition(graph, channel.remote_pubkey, sim.node.pubkey)
+        reference = statistics.median(rivals) if rivals else network_median_ppm
+        fee = fees[channel.chan_id]
+        if channel.role == Role.EARNER:
+            assert 0.85 * reference - 1 <= fee <= 1.15 * reference + 1
+        elif channel.role == Role.DRAINING:
+            assert fee <= 0.4 * reference + 1, "cheaper than the competition: that is why it drains"
+        elif channel.role in (Role.IDLE_FULL, Role.OVERPRICED, Role.ABANDONED):
+            assert fee >= min(4 * network_median_ppm, DEAREST_FEE_RATE_PPM)
+            assert fee >= min(max(rivals, default=0), DEAREST_FEE_RATE_PPM), "dearer than every competitor"
+
+
+def test_it_dates_the_abandoned_channel_weeks_back_with_a_consistent_channel_id(sim):
+    [abandoned] = [channel for channel in sim.node.channels if channel.role == Role.ABANDONED]
+    age_days = (sim.node.block_height - (int(abandoned.chan_id) >> 40)) * 600 / DAY_S
+    with lnd(sim) as client:
+        edge = client.get(f"/v1/graph/edge/{abandoned.chan_id}")
+        peers = {peer["pub_key"]: peer for peer in client.get("/v1/peers").json()["peers"]}
+    assert 35 <= age_days <= 50, "old enough to judge (30 days), young enough to regret"
+    assert edge.status_code == 200 and edge.json()["chan_point"] == abandoned.chan_point
+    assert int(abandoned.chan_id) & 0xFFFF == int(abandoned.chan_point.split(":")[1])
+    assert peers[abandoned.remote_pubkey]["flap_count"] == 30
+
+
+def test_it_names_every_peer_readably_keeping_the_aliases_the_graph_has(tmp_path):
+    graph = synthetic_graph(seed=5, node_count=300)
+    ours = SimulatedNode(copy.deepcopy(graph), seed=5)
+    peers = sorted({channel.remote_pubkey for channel in ours.channels})
+    kept, blanked, missing = peers[0], peers[1], peers[2]
+    for node in graph["nodes"]:
+        if node["pub_key"] == blanked:
+            node["alias"] = ""
+    graph["nodes"] = [node for node in graph["nodes"] if node["pub_key"] != missing]
+    path = tmp_path / "graph.json"
+    path.write_text(json.dumps(graph))
+    with start_simulator(graph_path=path, seed=5) as named, lnd(named) as client:
+        listed = client.get("/v1/channels", params={"peer_alias_lookup": "true"}).json()["channels"]
+        served = {node["pub_key"]: node["alias"] for node in client.get("/v1/graph").json()["nodes"]}
+    aliases = {channel["remote_pubkey"]: channel["peer_alias"] for channel in listed}
+    assert named.node.pubkey == ours.pubkey and set(aliases) == set(peers)
+    assert aliases[kept] == ours.alias_of(kept), "the graph's own alias is kept"
+    assert re.fullmatch(r"[a-z]+-[a-z]+-[0-9a-f]{4}", aliases[blanked]) and served[blanked] == aliases[blanked]
+    assert re.fullmatch(r"[a-z]+-[a-z]+-[0-9a-f]{4}", aliases[missing]) and missing not in served
+    assert all(aliases.values())
+
+
+def test_it_builds_the_same_node_from_the_same_seed():
+    first, second = SimulatedNode.synthetic(seed=5, node_count=300), SimulatedNode.synthetic(seed=5, node_count=300)
+    assert first.channels == second.channels and first.roles == second.roles
+    assert first.forwards == second.forwards and first.describe_graph_json() == second.describe_graph_json()
+    assert SimulatedNode.synthetic(seed=6, node_count=300).forwards != first.forwards
+
+
 # -- faults ---------------------------------------------------------------------------------------------------
 
 
@@ -914,6 +1046,7 @@ def test_simulate_lnd_serves_https_and_writes_the_admin_macaroon(tmp_path):
     banner = log.read_text()
     assert f"https://127.0.0.1:{port}" in banner
     assert info["identity_pubkey"] in banner and info["alias"] in banner
+    assert re.search(r"Mix: +\d+ earner, \d+ draining, .*\d+ dead, \d+ ordinary", banner)
     assert str(macaroon_path.resolve()) in banner and str((tmp_path / "tls" / "tls.cert").resolve()) in banner
     assert macaroon_path.stat().st_mode & 0o077 == 0
 

@@ -1,9 +1,10 @@
 import threading
+from collections import Counter
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sources.simulator import GraphError, RunningSimulator, create_simulator
+from sources.simulator import GraphError, Role, RunningSimulator, SimulatedNode, create_simulator
 
 
 class Command(BaseCommand):
@@ -95,6 +96,11 @@ class Command(BaseCommand):
             raise CommandError(f"cannot write the macaroon to {path}: {exc.strerror or exc}") from None
         return path.resolve()
 
+    def _mix(self, node: SimulatedNode) -> str:
+        """How many channels of each kind (sources.simulator.roles), so a newcomer knows what to look for."""
+        counts = Counter(channel.role for channel in node.channels)
+        return ", ".join(f"{counts[role]} {role.replace('_', ' ')}" for role in Role if counts[role])
+
     def _banner(self, simulator: RunningSimulator, macaroon_path: Path | None) -> str:
         node = simulator.node
         macaroon = str(macaroon_path) if macaroon_path else "not written (use --macaroon-out PATH)"
@@ -104,6 +110,7 @@ class Command(BaseCommand):
                 f"Simulated LND REST listening on {simulator.url}",
                 f"  Our node:  {node.pubkey} ({node.alias_of(node.pubkey) or 'no alias'})",
                 f"  Channels:  {len(node.channels)}, forwards in the last 30 days: {len(node.forwards)}",
+                f"  Mix:       {self._mix(node)}",
                 f"  Macaroon:  {macaroon}",
                 f"  TLS cert:  {cert}",
                 "Ctrl-C to stop.",
