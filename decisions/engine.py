@@ -26,9 +26,12 @@ from enum import StrEnum
 from typing import Any
 
 from daznode.lightning import (
+    DEFAULT_MAX_BASE_FEE_MSAT,
+    DEFAULT_MAX_BASE_STEP_MSAT,
     DEFAULT_MAX_FEE_RATE_PPM,
     DEFAULT_MAX_STEP_PCT,
     DEFAULT_MAX_STEP_PPM,
+    DEFAULT_MIN_BASE_FEE_MSAT,
     DEFAULT_MIN_CHANGE_PPM,
     DEFAULT_MIN_FEE_RATE_PPM,
     Policy,
@@ -68,6 +71,7 @@ class Rule(StrEnum):
     LOW_SCORE_RAISE = "low_score_raise"
     WEAK_SCORE_CUT = "weak_score_cut"
     AT_BOUND = "at_bound"
+    OUTSIDE_BOUNDS = "outside_bounds"
     INACTIVE = "channel_inactive"
 
 
@@ -135,17 +139,40 @@ def thresholds_for(profile: str, overrides: Mapping[str, float | str] | None = N
 
 @dataclass(frozen=True)
 class FeeBounds:
-    """What a proposal may not cross: the channel's effective fee-rate range and the largest step."""
+    """What a proposal may not cross: the channel's effective fee ranges and the largest steps."""
 
     min_fee_rate_ppm: int = DEFAULT_MIN_FEE_RATE_PPM
     max_fee_rate_ppm: int = DEFAULT_MAX_FEE_RATE_PPM
     max_step_ppm: int = DEFAULT_MAX_STEP_PPM
     max_step_pct: float = DEFAULT_MAX_STEP_PCT
     min_change_ppm: int = DEFAULT_MIN_CHANGE_PPM
+    min_base_fee_msat: int = DEFAULT_MIN_BASE_FEE_MSAT
+    max_base_fee_msat: int = DEFAULT_MAX_BASE_FEE_MSAT
+    max_base_step_msat: int = DEFAULT_MAX_BASE_STEP_MSAT
 
     def largest_step_ppm(self, current_ppm: int) -> int:
         """The relative cap never forbids the smallest change worth gossiping."""
         return min(self.max_step_ppm, max(round(current_ppm * self.max_step_pct), self.min_change_ppm))
+
+    def fee_rate_outside(self, fee_rate_ppm: int) -> bool:
+        return not self.min_fee_rate_ppm <= fee_rate_ppm <= self.max_fee_rate_ppm
+
+    def fee_rate_back_ppm(self, current_ppm: int) -> int:
+        """A fee rate outside the bounds, one step back: toward the nearer bound by at most the largest step and
+        at least the smallest change worth gossiping (so the last step may end a little inside), never past the
+        other bound. A jump straight to the bound would break the step limits, and be refused every cycle."""
+        low, high = self.min_fee_rate_ppm, self.max_fee_rate_ppm
+        distance = current_ppm - high if current_ppm > high else low - current_ppm
+        step = min(max(distance, self.min_change_ppm), self.largest_step_ppm(current_ppm))
+        return max(current_ppm - step, low) if current_ppm > high else min(current_ppm + step, high)
+
+    def base_fee_back_msat(self, current_msat: int) -> int:
+        """A base fee outside its bounds, one step of at most the largest base step closer; inside, as it is."""
+        if current_msat > self.max_base_fee_msat:
+            return max(current_msat - self.max_base_step_msat, self.max_base_fee_msat)
+        if current_msat < self.min_base_fee_msat:
+            return min(current_msat + self.max_base_step_msat, self.min_base_fee_msat)
+        return current_msat
 
 
 @dataclass(frozen=True)
@@ -264,6 +291,8 @@ def _below(score: float, ceiling: float) -> float:
 
 def _fee_change(facts: ChannelFacts, kind: Kind, rule: Rule, urgency: float, t: Thresholds, why: list[str]):
     current_ppm, bounds = facts.policy.fee_rate_ppm, facts.bounds
+    if bounds.fee_rate_outside(current_ppm):
+        return _back_in_bounds(facts, why)
     pct = t.step_min_pct + urgency * (t.step_max_pct - t.step_min_pct)
     step = min(max(bounds.min_change_ppm, round(current_ppm * pct)), bounds.largest_step_ppm(current_ppm))
     target = current_ppm + step if kind == Kind.INCREASE_FEES else current_ppm - step
@@ -278,7 +307,36 @@ def _fee_change(facts: ChannelFacts, kind: Kind, rule: Rule, urgency: float, t: 
             f"ppm left is below the {bounds.min_change_ppm} ppm worth a gossiped update, so no change."
         )
         return _no_change(facts, Rule.AT_BOUND, why)
-    proposed = dataclasses.replace(facts.policy, fee_rate_ppm=target)
+    return _proposal(facts, kind, rule, target, why)
+
+
+def _back_in_bounds(facts: ChannelFacts, why: list[str]) -> Proposal:
+    """Whichever way the band points, a fee rate outside the operator's bounds only ever moves back toward them."""
+    current_ppm, bounds = facts.policy.fee_rate_ppm, facts.bounds
+    above = current_ppm > bounds.max_fee_rate_ppm
+    side, bound = (
+        ("above the maximum", bounds.max_fee_rate_ppm) if above else ("below the minimum", bounds.min_fee_rate_ppm)
+    )
+    why.append(
+        f"The fee rate {current_ppm} ppm is {side} {bound} ppm of the operator's bounds, so whatever the band "
+        f"suggests it is brought back toward that bound step by step, at most {bounds.largest_step_ppm(current_ppm)} "
+        "ppm at a time: a jump straight to the bound would break the safety limits' step limits every cycle."
+    )
+    kind = Kind.DECREASE_FEES if above else Kind.INCREASE_FEES
+    return _proposal(facts, kind, Rule.OUTSIDE_BOUNDS, bounds.fee_rate_back_ppm(current_ppm), why)
+
+
+def _proposal(facts: ChannelFacts, kind: Kind, rule: Rule, fee_rate_ppm: int, why: list[str]) -> Proposal:
+    """The fee change; a base fee outside its bounds takes one step back with it (else it would block every change)."""
+    current_msat = facts.policy.base_fee_msat
+    base_msat = facts.bounds.base_fee_back_msat(current_msat)
+    if base_msat != current_msat:
+        why.append(
+            f"The base fee {current_msat} msat is outside the operator's bounds "
+            f"[{facts.bounds.min_base_fee_msat}, {facts.bounds.max_base_fee_msat}] msat, so it takes a step of at "
+            f"most {facts.bounds.max_base_step_msat} msat back toward them with this change."
+        )
+    proposed = dataclasses.replace(facts.policy, fee_rate_ppm=fee_rate_ppm, base_fee_msat=base_msat)
     why.append(_diff_sentence(facts.policy, proposed))
     return Proposal(facts.chan_id, kind, rule, tuple(why), facts.policy, proposed)
 
@@ -343,7 +401,13 @@ def _rebalance_sentence(facts: ChannelFacts, rule: Rule) -> str:
 def _diff_sentence(current: Policy, proposed: Policy) -> str:
     delta = proposed.fee_rate_ppm - current.fee_rate_ppm
     relative = f", {delta / current.fee_rate_ppm:+.1%}" if current.fee_rate_ppm else ""
+    rate = f"Fee rate {current.fee_rate_ppm} → {proposed.fee_rate_ppm} ppm ({delta:+d} ppm{relative})"
+    if proposed.base_fee_msat != current.base_fee_msat:
+        return (
+            f"{rate}; base fee {current.base_fee_msat} → {proposed.base_fee_msat} msat; time lock delta "
+            f"{current.time_lock_delta} and HTLC limits unchanged."
+        )
     return (
-        f"Fee rate {current.fee_rate_ppm} → {proposed.fee_rate_ppm} ppm ({delta:+d} ppm{relative}); base fee "
-        f"{current.base_fee_msat} msat, time lock delta {current.time_lock_delta} and HTLC limits unchanged."
+        f"{rate}; base fee {current.base_fee_msat} msat, time lock delta {current.time_lock_delta} and HTLC limits "
+        "unchanged."
     )

@@ -95,6 +95,9 @@ class Limits:
             max_step_ppm=self.max_step_ppm,
             max_step_pct=self.max_step_pct,
             min_change_ppm=self.min_change_ppm,
+            min_base_fee_msat=bounds.min_base_fee_msat,
+            max_base_fee_msat=bounds.max_base_fee_msat,
+            max_base_step_msat=self.max_base_step_msat,
         )
 
 
@@ -191,27 +194,29 @@ def _lists(c: Candidate, limits: Limits) -> Iterable[Rejection]:
 
 
 def _fees(c: Candidate, new: Policy, limits: Limits) -> Iterable[Rejection]:
-    b = c.bounds
+    """A fee outside the bounds is refused, unless the current one is further out on that side: a step back
+    toward the bounds is the only way a fee set outside them (by hand, or before the bounds changed) returns."""
+    b, old = c.bounds, c.current
     where = f"({b.set_by} limit)"
-    if new.fee_rate_ppm < b.min_fee_rate_ppm:
+    if new.fee_rate_ppm < b.min_fee_rate_ppm and new.fee_rate_ppm <= old.fee_rate_ppm:
         yield Rejection(
             RejectionRule.FEE_RATE_MIN,
             f"fee rate {new.fee_rate_ppm} ppm is below the minimum {b.min_fee_rate_ppm} ppm {where}",
             {"proposed": new.fee_rate_ppm, "minimum": b.min_fee_rate_ppm},
         )
-    if new.fee_rate_ppm > b.max_fee_rate_ppm:
+    if new.fee_rate_ppm > b.max_fee_rate_ppm and new.fee_rate_ppm >= old.fee_rate_ppm:
         yield Rejection(
             RejectionRule.FEE_RATE_MAX,
             f"fee rate {new.fee_rate_ppm} ppm is above the maximum {b.max_fee_rate_ppm} ppm {where}",
             {"proposed": new.fee_rate_ppm, "maximum": b.max_fee_rate_ppm},
         )
-    if new.base_fee_msat < b.min_base_fee_msat:
+    if new.base_fee_msat < b.min_base_fee_msat and new.base_fee_msat <= old.base_fee_msat:
         yield Rejection(
             RejectionRule.BASE_FEE_MIN,
             f"base fee {new.base_fee_msat} msat is below the minimum {b.min_base_fee_msat} msat {where}",
             {"proposed": new.base_fee_msat, "minimum": b.min_base_fee_msat},
         )
-    if new.base_fee_msat > b.max_base_fee_msat:
+    if new.base_fee_msat > b.max_base_fee_msat and new.base_fee_msat >= old.base_fee_msat:
         yield Rejection(
             RejectionRule.BASE_FEE_MAX,
             f"base fee {new.base_fee_msat} msat is above the maximum {b.max_base_fee_msat} msat {where}",
@@ -250,7 +255,9 @@ def _steps(c: Candidate, new: Policy, limits: Limits) -> Iterable[Rejection]:
             {"change_msat": base_delta, "maximum_msat": limits.max_base_step_msat},
         )
     other_fields_changed = _without_fee_rate(old) != _without_fee_rate(new)
-    if 0 < delta < limits.min_change_ppm and not other_fields_changed:
+    bounds = limits.fee_bounds(c.bounds)
+    back_in_bounds = bounds.fee_rate_outside(old.fee_rate_ppm) and not bounds.fee_rate_outside(new.fee_rate_ppm)
+    if 0 < delta < limits.min_change_ppm and not other_fields_changed and not back_in_bounds:
         yield Rejection(
             RejectionRule.MIN_CHANGE,
             f"a change of {delta} ppm is below the {limits.min_change_ppm} ppm worth a gossiped update",

@@ -191,3 +191,82 @@ def test_unknown_activity_is_not_zero_activity():
     assert unknown.rule == Rule.WEAK_SCORE_CUT
     assert decide(facts(score=0.4, local_ratio=0.1, forwards_out=None, forwards_in=None)).rule != Rule.DRAINED_RAISE
     assert decide(facts(score=0.8, local_ratio=0.02, forwards_out=None, forwards_in=None)).kind != Kind.REBALANCE
+
+
+def test_it_brings_a_fee_above_the_maximum_back_one_allowed_step_at_a_time():
+    above = facts(score=0.4, policy=replace(POLICY, fee_rate_ppm=5000), bounds=FeeBounds(max_fee_rate_ppm=2500))
+    proposal = decide(above)
+    assert (proposal.kind, proposal.rule) == (Kind.DECREASE_FEES, Rule.OUTSIDE_BOUNDS)
+    assert proposal.proposed == replace(POLICY, fee_rate_ppm=4750)  # the 250 ppm step limit, not 2500 at once
+    assert "The fee rate 5000 ppm is above the maximum 2500 ppm of the operator's bounds" in proposal.reasons[-2]
+    assert "step by step, at most 250 ppm at a time" in proposal.reasons[-2]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"score": 0.1},  # the raise band
+        {"score": 0.4, "local_ratio": 0.1, "forwards_out": 12},  # drained: a raise whatever the band
+    ],
+)
+def test_it_never_raises_a_fee_above_the_maximum_whatever_the_band(changes):
+    proposal = decide(
+        facts(**changes, policy=replace(POLICY, fee_rate_ppm=3000), bounds=FeeBounds(max_fee_rate_ppm=2500))
+    )
+    assert (proposal.kind, proposal.rule, proposal.proposed.fee_rate_ppm) == (
+        Kind.DECREASE_FEES,
+        Rule.OUTSIDE_BOUNDS,
+        2750,
+    )
+
+
+def test_it_brings_a_fee_below_the_minimum_up_step_by_step_even_in_the_cut_band():
+    bounds = FeeBounds(min_fee_rate_ppm=100)
+    fees = [20]
+    while fees[-1] < 100:
+        proposal = decide(facts(score=0.45, policy=replace(POLICY, fee_rate_ppm=fees[-1]), bounds=bounds))
+        assert (proposal.kind, proposal.rule) == (Kind.INCREASE_FEES, Rule.OUTSIDE_BOUNDS)
+        assert "below the minimum 100 ppm" in proposal.reasons[-2]
+        fees.append(proposal.proposed.fee_rate_ppm)
+    assert fees == [20, 30, 45, 67, 100]  # +10 (the smallest change), then at most 50 % a step, ending at the bound
+
+
+@pytest.mark.parametrize(
+    ("fee_rate_ppm", "bounds", "expected_ppm"),
+    [
+        (2505, FeeBounds(max_fee_rate_ppm=2500), 2495),  # a 5 ppm step is not worth a gossip: 10, a little inside
+        (0, FeeBounds(min_fee_rate_ppm=1), 10),  # 0 ppm when routing for free is not allowed
+        (95, FeeBounds(min_fee_rate_ppm=100, max_fee_rate_ppm=100), 100),  # never past the other bound
+    ],
+)
+def test_the_last_step_back_is_worth_gossiping_and_stays_within_the_bounds(fee_rate_ppm, bounds, expected_ppm):
+    proposal = decide(facts(score=0.45, policy=replace(POLICY, fee_rate_ppm=fee_rate_ppm), bounds=bounds))
+    assert (proposal.rule, proposal.proposed.fee_rate_ppm) == (Rule.OUTSIDE_BOUNDS, expected_ppm)
+
+
+def test_a_healthy_channel_outside_the_bounds_is_still_left_alone():
+    """The bounds limit what Daznode proposes; a channel it would not change keeps its fee, as before."""
+    proposal = decide(facts(score=0.8, policy=replace(POLICY, fee_rate_ppm=5000), bounds=FeeBounds()))
+    assert (proposal.kind, proposal.rule) == (Kind.NO_ACTION, Rule.HEALTHY)
+
+
+@pytest.mark.parametrize(
+    ("base_fee_msat", "bounds", "expected_msat"),
+    [
+        (20_000, FeeBounds(max_base_fee_msat=10_000), 19_000),
+        (10_400, FeeBounds(max_base_fee_msat=10_000), 10_000),
+        (0, FeeBounds(min_base_fee_msat=500), 500),
+    ],
+)
+def test_a_base_fee_outside_its_bounds_takes_one_step_back_with_a_fee_change(base_fee_msat, bounds, expected_msat):
+    proposal = decide(facts(score=0.45, policy=replace(POLICY, base_fee_msat=base_fee_msat), bounds=bounds))
+    assert (proposal.kind, proposal.rule) == (Kind.DECREASE_FEES, Rule.WEAK_SCORE_CUT)
+    assert proposal.proposed.base_fee_msat == expected_msat and proposal.proposed.fee_rate_ppm < 200
+    assert f"The base fee {base_fee_msat} msat is outside the operator's bounds" in proposal.reasons[-2]
+    assert f"base fee {base_fee_msat} → {expected_msat} msat;" in proposal.reasons[-1]
+
+
+def test_a_fee_change_inside_the_bounds_leaves_the_base_fee_as_it_is():
+    proposal = decide(facts(score=0.45))
+    assert proposal.proposed.base_fee_msat == POLICY.base_fee_msat
+    assert "base fee 1000 msat, time lock delta 80 and HTLC limits unchanged" in proposal.reasons[-1]

@@ -8,7 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from daznode.lightning import Policy
 from decisions.conf import check_settings, decision_limits
-from decisions.engine import Kind
+from decisions.engine import ChannelFacts, Kind, Rule, decide
 from decisions.validator import BoundsOverride, Candidate, Limits, Rejection, RejectionRule, validate
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -162,3 +162,70 @@ def test_inconsistent_limits_in_the_settings_name_the_variables(settings):
     with pytest.raises(ImproperlyConfigured, match="DAZNODE_FEE_"):
         decision_limits()
     assert [error.id for error in check_settings(None)] == ["decisions.E001"]
+
+
+def test_it_accepts_a_step_back_toward_the_bounds_from_a_fee_outside_them():
+    above = replace(CURRENT, fee_rate_ppm=5000)
+    assert rules(candidate(4750, current=above, kind=Kind.DECREASE_FEES)) == []
+    limits = replace(LIMITS, min_fee_rate_ppm=100)
+    assert rules(candidate(30, current=replace(CURRENT, fee_rate_ppm=20), bounds=limits.bounds_for()), limits) == []
+
+
+def test_it_still_refuses_a_fee_outside_the_bounds_that_stays_or_moves_further_out():
+    above = replace(CURRENT, fee_rate_ppm=5000)
+    assert rules(candidate(5100, current=above)) == ["fee_rate_max"]
+    assert rules(candidate(2600, current=replace(CURRENT, fee_rate_ppm=2400))) == ["fee_rate_max"]
+    limits = replace(LIMITS, min_fee_rate_ppm=100)
+    cut = candidate(10, current=replace(CURRENT, fee_rate_ppm=20), kind=Kind.DECREASE_FEES, bounds=limits.bounds_for())
+    assert rules(cut, limits) == ["fee_rate_min"]
+    base_above = replace(CURRENT, base_fee_msat=20_000)
+    assert rules(candidate(current=base_above, proposed=replace(base_above, base_fee_msat=20_500))) == ["base_fee_max"]
+
+
+def test_a_step_back_toward_the_bounds_still_keeps_to_the_step_limits():
+    """The jump straight to the bound that left a fee above the maximum blocked every cycle."""
+    found = validate(candidate(2500, current=replace(CURRENT, fee_rate_ppm=5000)), LIMITS, now=NOW)
+    assert [r.rule for r in found] == ["step_absolute"]
+    base_above = replace(CURRENT, base_fee_msat=20_000)
+    assert rules(candidate(current=base_above, proposed=replace(base_above, base_fee_msat=19_000))) == []
+    assert rules(candidate(current=base_above, proposed=replace(base_above, base_fee_msat=18_000))) == ["base_fee_step"]
+
+
+def test_a_change_under_the_minimum_passes_only_when_it_brings_the_fee_back_within_the_bounds():
+    pinned = replace(LIMITS, min_fee_rate_ppm=100, max_fee_rate_ppm=100)
+    outside = replace(CURRENT, fee_rate_ppm=95)
+    assert rules(candidate(100, current=outside, bounds=pinned.bounds_for()), pinned) == []
+    assert rules(candidate(98, current=outside, bounds=pinned.bounds_for()), pinned) == ["min_change"]
+    assert rules(candidate(1, current=replace(CURRENT, fee_rate_ppm=0))) == []  # 0 ppm is outside: no free routing
+    assert rules(candidate(205)) == ["min_change"]
+
+
+@pytest.mark.parametrize(
+    ("current", "limits", "score"),
+    [
+        (replace(CURRENT, fee_rate_ppm=5000), LIMITS, 0.4),
+        (replace(CURRENT, fee_rate_ppm=5000), LIMITS, 0.1),
+        (replace(CURRENT, fee_rate_ppm=20), replace(LIMITS, min_fee_rate_ppm=100), 0.4),
+        (replace(CURRENT, fee_rate_ppm=2505), LIMITS, 0.1),
+        (replace(CURRENT, fee_rate_ppm=95), replace(LIMITS, min_fee_rate_ppm=100, max_fee_rate_ppm=100), 0.4),
+        (replace(CURRENT, base_fee_msat=14_500), LIMITS, 0.4),
+    ],
+)
+def test_every_step_the_engine_takes_back_toward_the_bounds_passes_until_the_fee_is_within_them(current, limits, score):
+    bounds = limits.bounds_for()
+    fee_bounds = limits.fee_bounds(bounds)
+
+    def outside(policy: Policy) -> bool:
+        return fee_bounds.fee_rate_outside(policy.fee_rate_ppm) or (
+            fee_bounds.base_fee_back_msat(policy.base_fee_msat) != policy.base_fee_msat
+        )
+
+    steps = 0
+    while outside(current) and steps < 20:
+        facts = ChannelFacts(900, "ACINQ", score, {"liquidity": score}, 0.5, 5, 5, 7, current, bounds=fee_bounds)
+        proposal = decide(facts)
+        assert (proposal.rule == Rule.OUTSIDE_BOUNDS) == fee_bounds.fee_rate_outside(current.fee_rate_ppm)
+        c = candidate(kind=proposal.kind, current=current, proposed=proposal.proposed, bounds=bounds)
+        assert rules(c, limits) == [], proposal.reasons
+        current, steps = proposal.proposed, steps + 1
+    assert 0 < steps < 20 and not outside(current)
