@@ -31,4 +31,5 @@ urlpatterns = [
     # The operator's pages; "/" opens the overview (the login page first for anyone signed out).
     path("umbrel-ui/", include("decisions.dashboard.urls")),
     path("", RedirectView.as_view(pattern_name="ui:dashboard", permanent=False)),
+    path("dashboard/", RedirectView.as_view(pattern_name="ui:dashboard", permanent=False)),
 ]

@@ -74,7 +74,8 @@ def score(value) -> str:
 
 @register.filter
 def when(value: datetime | None) -> str:
-    """ "3 hours ago" (or "in 2 minutes"), with the absolute time in a <time> element's title and datetime."""
+    """ "3 hours ago · 27 Nov 11:02" (or "in 2 minutes · ..."): relative for reading at a glance, absolute for
+    what happened when, visible on a phone too; the full time with seconds and zone in the title and datetime."""
     if value is None:
         return MISSING
     now = timezone.now()
@@ -86,10 +87,11 @@ def when(value: datetime | None) -> str:
         relative = f"in {timeuntil(value, now, depth=1)}"
     local = timezone.localtime(value)
     return format_html(
-        '<time datetime="{}" title="{}">{}</time>',
+        '<time datetime="{}" title="{}">{}<span class="abs-time"> · {}</span></time>',
         local.isoformat(),
         local.strftime("%Y-%m-%d %H:%M:%S %Z"),
         relative.replace("\xa0", " "),
+        f"{local.day} {local:%b %H:%M}" if local.year == timezone.localtime(now).year else f"{local:%Y-%m-%d %H:%M}",
     )
 
 

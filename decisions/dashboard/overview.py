@@ -41,6 +41,12 @@ CHARTS = (
         "Bars of the local and remote balance of the largest open channels, as a share of each capacity",
         "Where each channel's liquidity sits: on our side (local) or the peer's (remote).",
     ),
+    Chart(
+        "volume",
+        "Volume",
+        "Bar chart of the amount routed out per day over the last 30 days, in sats",
+        "Routing volume per UTC day over the last 30 days, all channels together.",
+    ),
 )
 
 

@@ -20,6 +20,6 @@ def test_it_tells_a_user_without_a_role_what_roles_allow(client, db):
 
 
 def test_it_leads_the_addresses_people_type_to_the_overview(client, db):
-    for typed in ("/", "/umbrel-ui/", "/umbrel-ui/dashboard/"):
+    for typed in ("/", "/dashboard/", "/umbrel-ui/", "/umbrel-ui/dashboard/"):
         response = client.get(typed)
         assert (response.status_code, response["Location"]) == (302, "/umbrel-ui/dashboard"), typed

@@ -672,13 +672,13 @@ def test_it_says_when_no_cycle_has_run(viewer_client):
 # Charts ---------------------------------------------------------------------------------------------------------------
 
 
-def test_it_embeds_the_three_charts_with_words_and_a_reserved_size(viewer_client):
+def test_it_embeds_the_four_charts_with_words_and_a_reserved_size(viewer_client):
     html = page(viewer_client)
-    for name in ("earnings", "scores", "liquidity"):
+    for name in ("earnings", "scores", "liquidity", "volume"):
         assert f'<img class="chart" src="/umbrel-ui/charts/{name}.svg" alt="' in html
     assert 'alt="Bar chart of the routing fees earned per day over the last 30 days, in sats"' in html
-    assert html.count('width="800" height="320"') == 3
-    assert html.count("<figcaption>") == 3
+    assert html.count('width="800" height="320"') == 4
+    assert html.count("<figcaption>") == 4
 
 
 # Bounded work ---------------------------------------------------------------------------------------------------------

@@ -21,6 +21,9 @@ PAGES = (
     "/umbrel-ui/sources",
     "/umbrel-ui/api/stats",
     "/umbrel-ui/api/widgets/overview",
+    "/umbrel-ui/charts/earnings.svg",
+    "/umbrel-ui/charts/liquidity.svg",
+    "/umbrel-ui/charts/channels/{chan_id}/scores.svg",
 )
 # A page may make more queries than this at any size, never more at 500 channels than at 50.
 MOST_QUERIES_PER_PAGE = 40

@@ -32,10 +32,13 @@ def test_it_shows_shares_as_percentages_and_scores_to_two_decimals():
 
 def test_it_shows_times_relative_with_the_absolute_time_on_hover():
     now = timezone.now()
-    assert ">just now</time>" in render("{{ v|when }}", v=now)
-    three_hours = render("{{ v|when }}", v=now - timedelta(hours=3, minutes=5))
-    assert ">3 hours ago</time>" in three_hours and 'title="' in three_hours
-    assert ">in 2 days</time>" in render("{{ v|when }}", v=now + timedelta(days=2, hours=1))
+    assert ">just now<span" in render("{{ v|when }}", v=now)
+    earlier = now - timedelta(hours=3, minutes=5)
+    three_hours = render("{{ v|when }}", v=earlier)
+    local = timezone.localtime(earlier)
+    assert ">3 hours ago<span" in three_hours and f'title="{local:%Y-%m-%d %H:%M:%S}' in three_hours
+    assert f" · {local.day} {local:%b %H:%M}</span></time>" in three_hours, "the absolute time is visible too"
+    assert ">in 2 days<span" in render("{{ v|when }}", v=now + timedelta(days=2, hours=1))
 
 
 def test_it_names_a_node_by_alias_with_its_pubkey_on_hover_and_escapes_it():
