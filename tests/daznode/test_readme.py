@@ -26,3 +26,13 @@ def test_the_readme_bakes_the_lnd_macaroon_from_the_permission_table():
     for write in (False, True):
         line = lnd_bake_command(write=write)
         assert f"\n{line}\n" in readme, f"README.md must show this line on its own: {line}"
+
+
+def test_the_readme_has_no_placeholder_left_and_every_image_it_shows_exists():
+    readme = (REPO / "README.md").read_text()
+    # A token alone on its line, as the sections were drafted (CHART_FIGURES), not a command such as DATABASE_URL=...
+    placeholders = re.findall(r"^[A-Z][A-Z0-9]*_[A-Z0-9_]+$", readme, flags=re.MULTILINE)
+    assert placeholders == [], f"README.md holds placeholders: {placeholders}"
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme)
+    assert images, "the Dashboard section shows screenshots"
+    assert [image for image in images if not (REPO / image).is_file()] == []
