@@ -46,7 +46,7 @@ typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 ## bench: every benchmark, each figure printed even when another misses its target (then the exit status is 1)
-BENCHMARKS := bench_graph_cache bench_centrality bench_scoring bench_fee_cycle bench_idle_memory bench_dashboard
+BENCHMARKS := bench_graph_cache bench_centrality bench_scoring bench_fee_cycle bench_idle_memory bench_dashboard bench_api
 bench: $(VENV)/.installed
 	@failed=""; for bench in $(BENCHMARKS); do \
 		$(PY) -m tests.benchmarks.$$bench || failed="$$failed $$bench"; \

@@ -1,18 +1,110 @@
 """Read-only channel endpoints (viewer): channels with their latest score, a channel's score history, and a
 node's network metrics. chan_id travels as a string, as in LND's JSON: it exceeds what JavaScript numbers hold."""
 
-from django.db.models import OuterRef, Subquery
+import hashlib
+import threading
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any
+
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import QuerySet
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from rest_framework import generics, serializers
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from channels.models import Channel, ChannelScore, NodeMetric
-from channels.selectors import latest_analysis
+from channels.selectors import latest_analysis, latest_scores
 from daznode.api import RoleDeclaredMixin
 from daznode.lightning import PUBKEY_MESSAGE, parse_chan_id, parse_pubkey
 from daznode.roles import Role
+
+# The lists' counts and answers are kept under the database's state (database_state), so they are exact: any
+# commit changes the state. Counts in the cache, shared by the processes, dropped after COUNT_KEPT_S; answers in
+# each process's memory, the least recently used dropped first beyond ANSWERS_KEPT_BYTES.
+COUNT_KEPT_S = 600
+ANSWERS_KEPT_BYTES = 8 * 1024 * 1024
+
+
+def database_state() -> str | None:
+    """A text that changes whenever a transaction commits anything: PostgreSQL's current snapshot (the oldest
+    running transaction, the next one, those running in between), with the database and the server's start time.
+    Two reads that see the same state see the same rows. None on SQLite, and inside a transaction, whose own
+    writes the snapshot does not show."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_database(), pg_postmaster_start_time()::text, pg_current_snapshot()::text")
+        return ":".join(cursor.fetchone())
+
+
+class UnchangedDatabaseCountPagination(LimitOffsetPagination):
+    """LimitOffsetPagination whose count (a scan of every row that matches: 180,000 decisions after 90 days) is
+    made once per state of the database, for all the pages read in that state."""
+
+    def get_count(self, queryset: QuerySet) -> int:
+        state = database_state()
+        if state is None:
+            return super().get_count(queryset)
+        query = repr((state, *queryset.query.sql_with_params()))
+        key = "api-count:" + hashlib.sha256(query.encode()).hexdigest()
+        count = cache.get(key)
+        if count is None:
+            count = super().get_count(queryset)
+            cache.set(key, count, COUNT_KEPT_S)
+        return count
+
+
+class KeptAnswers:
+    """Rendered answers kept in this process, the least recently used dropped first beyond a budget of bytes: a
+    client asking for ever new URLs (other pages, made-up parameters) costs memory up to the budget, no more."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget_bytes = budget_bytes
+        self._answers: OrderedDict[tuple, bytes] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()  # gunicorn's threads share the process
+
+    def get(self, key: tuple) -> bytes | None:
+        with self._lock:
+            body = self._answers.get(key)
+            if body is not None:
+                self._answers.move_to_end(key)
+            return body
+
+    def put(self, key: tuple, body: bytes) -> None:
+        if len(body) > self.budget_bytes // 8:
+            return  # thousands of rows asked at once: not worth pushing everything else out
+        with self._lock:
+            self._bytes += len(body) - len(self._answers.pop(key, b""))
+            self._answers[key] = body
+            while self._bytes > self.budget_bytes:
+                self._bytes -= len(self._answers.popitem(last=False)[1])
+
+
+class KeptWhileUnchangedListAPIView(generics.ListAPIView):
+    """A list view whose answer depends on its URL and the database only (not on the user, once let in, nor on
+    the time): the rendered answer is kept per state of the database, so that reading it again until something
+    commits costs one small query. Authentication and roles are checked before, as for every request."""
+
+    kept = KeptAnswers(ANSWERS_KEPT_BYTES)
+
+    def list(self, request, *args, **kwargs):
+        state = database_state()
+        if state is None:
+            return super().list(request, *args, **kwargs)
+        key = (state, type(self).__name__, request.build_absolute_uri(), request.accepted_media_type)
+        body = self.kept.get(key)
+        if body is None:
+            data = super().list(request, *args, **kwargs).data
+            body = request.accepted_renderer.render(data, request.accepted_media_type, self.get_renderer_context())
+            self.kept.put(key, body)
+        return HttpResponse(body, content_type=request.accepted_renderer.media_type)
 
 
 class ChanIdField(serializers.Field):
@@ -61,15 +153,78 @@ class ScoreSerializer(serializers.ModelSerializer):
         return score.sub_scores()
 
 
+# The channel list's rows are plain dicts: DRF's fields cost a call or more per value, and a page holds a hundred
+# channels, each with its latest score. ChannelSerializer still declares the fields (the API's contract) and gives
+# these dicts; the datetimes are DRF's own format. A row's latest score equals the first of the channel's score
+# history, which ScoreSerializer writes (tests/channels/test_api.py checks both).
+_DATETIME = serializers.DateTimeField()
+
+
+def datetime_text(value: datetime | None) -> str | None:
+    """A datetime as the API's serializers write it (ISO 8601, UTC as Z), or None."""
+    return _DATETIME.to_representation(value)
+
+
+def score_data(score: ChannelScore) -> dict[str, Any]:
+    """The same fields and values as ScoreSerializer, in one pass."""
+    return {
+        "computed_at": datetime_text(score.computed_at),
+        "total_score": score.total_score,
+        "peer_total_score": score.peer_total_score,
+        "sub_scores": score.sub_scores(),
+        "weights": score.weights,
+        "reasons": score.reasons,
+        "inputs": score.inputs,
+    }
+
+
+def channel_data(channel: Channel, latest_score: ChannelScore | None) -> dict[str, Any]:
+    return {
+        "chan_id": str(channel.chan_id),
+        "chan_point": channel.chan_point,
+        "peer": {"pubkey": channel.peer.pubkey, "alias": channel.peer.alias},
+        "capacity_sat": channel.capacity_sat,
+        "local_balance_sat": channel.local_balance_sat,
+        "remote_balance_sat": channel.remote_balance_sat,
+        "pending_outgoing_sat": channel.pending_outgoing_sat,
+        "pending_incoming_sat": channel.pending_incoming_sat,
+        "local_ratio": round(channel.local_ratio(), 4),
+        "active": channel.active,
+        "private": channel.private,
+        "opened_at": datetime_text(channel.opened_at),
+        "closed_at": datetime_text(channel.closed_at),
+        "policy": channel.policy().to_dict(),
+        "synced_at": datetime_text(channel.synced_at),
+        "latest_score": score_data(latest_score) if latest_score else None,
+    }
+
+
+class ChannelListSerializer(serializers.ListSerializer):
+    """A page of channels: their latest scores in one query (see latest_scores), then the rows."""
+
+    def to_representation(self, data) -> list[dict[str, Any]]:
+        channels = list(data)
+        scores = latest_scores(channel_ids=[channel.id for channel in channels])
+        return [channel_data(channel, scores.get(channel.id)) for channel in channels]
+
+
+class PeerSerializer(serializers.Serializer):
+    pubkey = serializers.CharField(read_only=True)
+    alias = serializers.CharField(read_only=True)
+
+
 class ChannelSerializer(serializers.ModelSerializer):
-    chan_id = serializers.CharField()
-    peer = serializers.SerializerMethodField()
-    local_ratio = serializers.SerializerMethodField()
-    policy = serializers.SerializerMethodField()
-    latest_score = serializers.SerializerMethodField()
+    """A channel and its latest score (the fields; channel_data writes them)."""
+
+    chan_id = serializers.CharField(read_only=True)
+    peer = PeerSerializer(read_only=True)
+    local_ratio = serializers.FloatField(read_only=True, help_text="Our share of the capacity, HTLCs in flight ours.")
+    policy = serializers.DictField(read_only=True, help_text="Our side's policy (daznode.lightning.Policy).")
+    latest_score = ScoreSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = Channel
+        list_serializer_class = ChannelListSerializer
         fields = [
             "chan_id",
             "chan_point",
@@ -89,22 +244,13 @@ class ChannelSerializer(serializers.ModelSerializer):
             "latest_score",
         ]
 
-    def get_peer(self, channel: Channel) -> dict:
-        return {"pubkey": channel.peer.pubkey, "alias": channel.peer.alias}
-
-    def get_local_ratio(self, channel: Channel) -> float:
-        return round(channel.local_ratio(), 4)
-
-    def get_policy(self, channel: Channel) -> dict:
-        return channel.policy().to_dict()
-
-    def get_latest_score(self, channel: Channel) -> dict | None:
-        score = self.context["latest_scores"].get(channel.id)
-        return ScoreSerializer(score).data if score else None
+    def to_representation(self, channel: Channel) -> dict[str, Any]:
+        return channel_data(channel, latest_scores(channel_ids=[channel.id]).get(channel.id))
 
 
-class ChannelListView(RoleDeclaredMixin, generics.ListAPIView):
-    """Open channels (add ?include_closed=true for all), each with its latest score."""
+class ChannelListView(RoleDeclaredMixin, KeptWhileUnchangedListAPIView):
+    """Open channels (add ?include_closed=true for all), each with its latest score. The page's channels are read
+    first, then their latest scores only: the cost does not grow with the score history."""
 
     required_roles = Role.VIEWER
     serializer_class = ChannelSerializer
@@ -115,16 +261,6 @@ class ChannelListView(RoleDeclaredMixin, generics.ListAPIView):
             raise ValidationError({"include_closed": "must be true or false"})
         channels = Channel.objects.select_related("peer").order_by("chan_id")
         return channels if include_closed == "true" else channels.filter(closed_at__isnull=True)
-
-    def get_serializer_context(self):
-        return {**super().get_serializer_context(), "latest_scores": self._latest_scores()}
-
-    def _latest_scores(self) -> dict[int, ChannelScore]:
-        newest = (
-            ChannelScore.objects.filter(channel=OuterRef("channel")).order_by("-computed_at", "-id").values("id")[:1]
-        )
-        scores = ChannelScore.objects.filter(id=Subquery(newest))
-        return {score.channel_id: score for score in scores}
 
 
 class ChannelScoreHistoryView(RoleDeclaredMixin, generics.ListAPIView):

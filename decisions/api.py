@@ -18,7 +18,14 @@ from rest_framework import generics, serializers, status
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from channels.api import ChanIdField, PubkeyField, channel_or_404
+from channels.api import (
+    ChanIdField,
+    KeptWhileUnchangedListAPIView,
+    PubkeyField,
+    UnchangedDatabaseCountPagination,
+    channel_or_404,
+    datetime_text,
+)
 from channels.models import Channel
 from daznode.actors import user_actor
 from daznode.api import RoleDeclaredMixin
@@ -27,7 +34,7 @@ from daznode.roles import Role, user_has_role
 from decisions import executor, rollback
 from decisions.engine import Rule
 from decisions.executor import ApplyRefused, decision_apply
-from decisions.models import KIND_CHOICES, AuditEntry, Decision, KillSwitch
+from decisions.models import KIND_CHOICES, AuditEntry, Decision, KillSwitch, policy_diff
 from decisions.rollback import RollbackError, RollbackResult, channel_rollback, decision_rollback
 from decisions.services import (
     DecisionStateError,
@@ -69,7 +76,7 @@ def policy_dict(policy: Policy | None) -> dict | None:
 
 
 def diff_of(current: dict | None, proposed: dict | None) -> dict[str, dict]:
-    changed = Decision(current_policy=current, proposed_policy=proposed).policy_diff()
+    changed = policy_diff(current, proposed)
     return {name: {"current": old, "proposed": new} for name, (old, new) in changed.items()}
 
 
@@ -248,6 +255,52 @@ class DecisionSerializer(PeerMixin, serializers.ModelSerializer):
         return diff_of(decision.current_policy, decision.proposed_policy)
 
 
+def decision_row(decision: Decision) -> dict[str, Any]:
+    """DecisionSerializer's fields and values in one pass, for a list page of a hundred decisions (DRF's fields cost
+    a call or more per value); tests/decisions/test_api.py checks a row equals the decision's detail."""
+    channel = decision.channel
+    return {
+        "id": decision.pk,
+        "cycle": decision.cycle_id,
+        "chan_id": str(channel.chan_id),
+        "peer": {"pubkey": channel.peer.pubkey, "alias": channel.peer.alias},
+        "kind": decision.kind,
+        "rule": decision.rule,
+        "status": decision.status,
+        "mode": decision.mode,
+        "total_score": decision.total_score,
+        "sub_scores": decision.sub_scores,
+        "reasons": decision.reasons,
+        "current_policy": decision.current_policy,
+        "proposed_policy": decision.proposed_policy,
+        "diff": diff_of(decision.current_policy, decision.proposed_policy),
+        "rejections": decision.rejections,
+        "failure_reason": decision.failure_reason,
+        "needs_approval": decision.needs_approval,
+        "actor": decision.actor,
+        "created_at": datetime_text(decision.created_at),
+        "approved_at": datetime_text(decision.approved_at),
+        "applied_at": datetime_text(decision.applied_at),
+        "rolled_back_at": datetime_text(decision.rolled_back_at),
+    }
+
+
+# What decision_row reads: the decision's own columns, and of its channel only the id and the peer.
+DECISION_ROW_COLUMNS = [
+    *(name for name in DecisionSerializer.Meta.fields if name not in ("chan_id", "peer", "diff", "needs_approval")),
+    "channel__chan_id",
+    "channel__peer__pubkey",
+    "channel__peer__alias",
+]
+
+
+class DecisionRowSerializer(DecisionSerializer):
+    """The list's rows: the fields DecisionSerializer declares, written by decision_row."""
+
+    def to_representation(self, decision: Decision) -> dict[str, Any]:
+        return decision_row(decision)
+
+
 class BackupSerializer(serializers.Serializer):
     taken_at = serializers.DateTimeField()
     read_from = serializers.CharField()
@@ -329,14 +382,17 @@ class KillSwitchSerializer(serializers.ModelSerializer):
 # Views
 
 
-class DecisionListView(RoleDeclaredMixin, generics.ListAPIView):
+class DecisionListView(RoleDeclaredMixin, KeptWhileUnchangedListAPIView):
     """Decisions, newest first; ?channel= ?peer= ?kind= ?status= ?mode= ?rule= ?since= narrow them."""
 
     required_roles = Role.VIEWER
-    serializer_class = DecisionSerializer
+    serializer_class = DecisionRowSerializer
+    pagination_class = UnchangedDatabaseCountPagination
 
     def get_queryset(self):
-        decisions = Decision.objects.select_related("channel__peer").order_by("-created_at", "-id")
+        decisions = (
+            Decision.objects.select_related("channel__peer").only(*DECISION_ROW_COLUMNS).order_by("-created_at", "-id")
+        )
         return filtered(decisions, DecisionFilterSerializer, self.request.query_params)
 
 

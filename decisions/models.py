@@ -96,7 +96,12 @@ class Decision(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "mode"]), models.Index(fields=["channel", "-created_at"])]
+        indexes = [
+            models.Index(fields=["status", "mode"]),
+            models.Index(fields=["channel", "-created_at"]),
+            # The list's order (newest first): a page reads its own rows, never sorts the whole history.
+            models.Index(fields=["-created_at", "-id"], name="decisions_created_id_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.channel.chan_id} ({self.get_status_display()})"

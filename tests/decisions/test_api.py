@@ -5,7 +5,9 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -13,6 +15,8 @@ from channels.models import Channel
 from daznode.roles import Role, user_set_role
 from decisions.models import AuditEntry, Decision, KillSwitch, PolicyBackup
 from decisions.services import decisions_store, judge_channels
+from tests.channels.test_api import table_rows_read
+from tests.dashboard.history import history_build
 from tests.decisions.conftest import change_outside, live_policy, make_decision, open_channels
 
 # Applies and rollbacks as live mode does them (test_live_anyway.py: the other modes).
@@ -525,3 +529,82 @@ def test_anonymous_callers_get_401(db):
     anonymous = Client()
     assert anonymous.get(f"{URL}/decisions").status_code == 401
     assert post(anonymous, "system/kill-switch", {"engaged": False}).status_code == 401
+
+
+# The lists' cost, whatever the history
+
+
+def test_a_listed_decision_reads_as_its_detail_without_backups_and_audit(node, operator, viewer):
+    stored_decisions()
+    channel = open_channels(1)[0]
+    applied = make_decision(channel, fee_rate_ppm=channel.fee_rate_ppm + 25)
+    assert post(operator, f"decisions/{applied.pk}/apply").status_code == 200
+    make_decision(open_channels(2)[1], cycle=None, total_score=None, rejections=[{"rule": "max_step"}])
+
+    rows = viewer.get(f"{URL}/decisions").json()["results"]
+
+    assert len(rows) == Decision.objects.count() > 2
+    for row in rows:
+        detail = viewer.get(f"{URL}/decisions/{row['id']}").json()
+        assert row == {name: value for name, value in detail.items() if name not in ("backups", "audit")}
+    assert any(row["applied_at"] and row["diff"] for row in rows)
+
+
+def list_queries(client: Client) -> dict[str, int]:
+    chan_id = Channel.objects.order_by("chan_id").values_list("chan_id", flat=True)[7]
+    counts = {}
+    for url in (
+        "channels",
+        "channels?include_closed=true&offset=20",
+        "decisions",
+        "decisions?status=pending",
+        f"decisions?channel={chan_id}",
+        "decisions?offset=150&limit=50",
+    ):
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(f"{URL}/{url}")
+        assert response.status_code == 200, (url, response.content)
+        assert response.json()["results"], url
+        counts[url] = len(captured)
+    return counts
+
+
+def test_the_lists_make_as_many_queries_for_500_channels_and_a_week_of_scores_as_for_50_and_1(viewer):
+    history_build(channels=50, days=1)
+    small = list_queries(viewer)
+    history_build(channels=450, days=7, scores_per_day=6, seed=8, first_index=51)
+    large = list_queries(viewer)
+
+    assert large == small
+    assert max(large.values()) <= 5, large  # the user, its roles, the count, the page, the page's latest scores
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_decisions_are_counted_once_for_all_the_pages_read_while_nothing_commits(postgres_url):
+    history_build(channels=3, days=15)  # 180 decisions
+    viewer = api_as(Role.VIEWER, "vera")
+
+    def page(offset: int) -> tuple[dict, bool]:
+        with CaptureQueriesContext(connection) as captured:
+            body = viewer.get(f"{URL}/decisions?offset={offset}").json()
+        return body, any("COUNT(" in query["sql"] for query in captured.captured_queries)
+
+    first, counted = page(0)
+    assert (first["count"], len(first["results"]), counted) == (180, 100, True)
+    second, counted = page(100)
+    assert (second["count"], len(second["results"]), counted) == (180, 80, False)
+
+    newest = make_decision(Channel.objects.first())  # commits
+    second, counted = page(100)
+    assert (second["count"], counted) == (181, True)
+    assert page(0)[0]["results"][0]["id"] == newest.pk
+
+
+def test_the_decisions_list_reads_its_page_never_the_history(viewer, postgres_url):
+    history_build(channels=20, days=30)  # 2,400 decisions
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # as autovacuum leaves it: the planner knows the history's size
+
+    read = table_rows_read(viewer, f"{URL}/decisions", "decisions_decision")
+
+    assert read <= 2 * 100, read  # the page's rows, and the one after
