@@ -5,11 +5,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from rest_framework_simplejwt.tokens import AccessToken
 
+from channels import api as channels_api
 from channels.api import ChannelSerializer, KeptAnswers
 from channels.models import Channel, ChannelScore, Node
 from channels.scoring import DEFAULT_WEIGHTS, HEURISTICS
@@ -222,7 +223,20 @@ def queries_of(client: Client, url: str) -> tuple[bytes, list[str]]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_answers_again_from_the_cache_until_something_commits(postgres_url):
+def test_the_database_state_changes_with_every_commit_and_is_none_inside_a_transaction(postgres_url):
+    before = channels_api.database_state()
+    Node.objects.create(pubkey=PUBKEY, alias="peer-a")  # commits
+    assert channels_api.database_state() not in (None, before)
+    with transaction.atomic():
+        assert channels_api.database_state() is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_answers_again_from_the_cache_until_something_commits(postgres_url, monkeypatch):
+    # Other databases of the cluster (parallel test workers) move PostgreSQL's snapshot too, which only costs a
+    # kept answer; here the state moves only with this test's commits, as the test above shows it does.
+    state = ["before"]
+    monkeypatch.setattr(channels_api, "database_state", lambda: state[0])
     viewer = viewer_client()
     peer = Node.objects.create(pubkey=PUBKEY, alias="peer-a")
     channel = make_channel(peer, 1)
@@ -232,11 +246,13 @@ def test_it_answers_again_from_the_cache_until_something_commits(postgres_url):
     again, made_again = queries_of(viewer, "/api/v1/channels")
     assert again == first
     assert any("channels_channelscore" in sql for sql in made)
-    assert not any("channels_channel" in sql for sql in made_again)  # the user, the roles and the state only
+    assert not any("channels_channel" in sql for sql in made_again)  # the user and the roles only
 
     make_score(channel, SYNCED_AT + timedelta(hours=1), 0.75)  # commits
+    state[0] = "after the score"
     assert results(viewer)[0]["latest_score"]["total_score"] == 0.75
     Channel.objects.filter(pk=channel.pk).update(closed_at=SYNCED_AT)
+    state[0] = "after the close"
     assert results(viewer) == []
     assert len(results(viewer, "?include_closed=true")) == 1  # another URL, another answer
 

@@ -7,10 +7,12 @@ server's address or log, `web_server`. A module that needs the server in another
 """
 
 from collections.abc import Iterator
+from contextlib import suppress
 
 import pytest
 from django.core.cache import cache
 from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from daznode.roles import Role
 from tests.dashboard.browser import (
@@ -79,15 +81,25 @@ def browser() -> Iterator[Browser]:
                 chromium.close()
 
 
+# How long a test's last page may take to finish loading (its images) before the context closes.
+PAGE_SETTLE_MS = 10_000
+
+
 @pytest.fixture
-def page_watch(browser, web_server) -> Iterator[PageWatch]:
+def page_watch(browser, web_server, transactional_db) -> Iterator[PageWatch]:
     """A fresh browser context on the web server; the test fails if a request left 127.0.0.1 or a console error
-    was not expected (PageWatch.allow_console_error)."""
+    was not expected (PageWatch.allow_console_error).
+
+    It asks for transactional_db so that its teardown runs before the database is emptied: the page's last
+    requests (a chart image still loading) finish against the test's data, not against an empty database."""
     context = browser.new_context(base_url=web_server.url, viewport=DESKTOP, color_scheme="dark")
     watch = PageWatch.attach(context)
     try:
         yield watch
     finally:
+        for open_page in context.pages:
+            with suppress(PlaywrightTimeoutError):  # a page still busy after that is the watch's to report
+                open_page.wait_for_load_state("networkidle", timeout=PAGE_SETTLE_MS)
         context.close()
     watch.assert_clean()
 
