@@ -18,10 +18,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, OuterRef, Q, Subquery
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from channels.models import Channel, ChannelActivity, ChannelScore
+from channels.selectors import latest_scores
 from daznode.lightning import Policy
 from daznode.roles import Role
 from decisions.audit import audit
@@ -57,9 +58,8 @@ class Judgement:
 
 
 def _latest_scores(channels: list[Channel]) -> dict[int, ChannelScore]:
-    newest = ChannelScore.objects.filter(channel=OuterRef("channel")).order_by("-computed_at", "-id").values("id")[:1]
-    rows = ChannelScore.objects.filter(channel__in=channels, id=Subquery(newest))
-    return {score.channel_id: score for score in rows}
+    """One index probe per channel (channels.selectors), never a subquery over the whole score history."""
+    return latest_scores(channel_ids=[channel.id for channel in channels])
 
 
 def _last_forward(channels: list[Channel]) -> dict[int, datetime]:
