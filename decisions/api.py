@@ -18,17 +18,11 @@ from rest_framework import generics, serializers, status
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from channels.api import (
-    ChanIdField,
-    KeptWhileUnchangedListAPIView,
-    PubkeyField,
-    UnchangedDatabaseCountPagination,
-    channel_or_404,
-    datetime_text,
-)
+from channels.api import ChanIdField, PubkeyField, channel_or_404, datetime_text
 from channels.models import Channel
 from daznode.actors import user_actor
 from daznode.api import RoleDeclaredMixin
+from daznode.api_cache import KeptWhileUnchangedListAPIView, UnchangedDatabaseCountPagination
 from daznode.lightning import Policy
 from daznode.roles import Role, user_has_role
 from decisions import executor, rollback

@@ -12,7 +12,8 @@ from datetime import datetime
 from django.db.models import BigIntegerField, Case, F, FloatField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Cast, Coalesce, Lower
 
-from channels.models import Channel, ChannelActivity, ChannelScore
+from channels.models import Channel, ChannelActivity
+from channels.selectors import scores_newest_first
 from daznode.lightning import parse_chan_id
 from decisions.dashboard.days import days_label, days_start, in_last_days
 from decisions.dashboard.queue_selectors import KIND_LABEL_OF, STATUS_LABEL_OF, policy_value, status_badge
@@ -53,10 +54,6 @@ def recent_start(now: datetime) -> datetime:
     return days_start(now=now, days=RECENT_DAYS)
 
 
-def _latest_score() -> QuerySet[ChannelScore]:
-    return ChannelScore.objects.filter(channel=OuterRef("pk")).order_by("-computed_at", "-id")
-
-
 def _last_decision() -> QuerySet[Decision]:
     return Decision.objects.filter(channel=OuterRef("pk")).order_by("-created_at", "-id")
 
@@ -86,7 +83,7 @@ def _annotations(*, now: datetime) -> dict:
     return {
         "peer_alias": lambda: Lower("peer__alias"),
         "local_share": _local_share,
-        "score_total": lambda: Subquery(_latest_score().values("total_score")[:1]),
+        "score_total": lambda: Subquery(scores_newest_first().values("total_score")[:1]),
         "decision_at": lambda: Subquery(_last_decision().values("created_at")[:1]),
         "decision_kind": lambda: Subquery(_last_decision().values("kind")[:1]),
         "forwards_out_recent": lambda: _recent_sum("forwards_out_count", now),
@@ -193,8 +190,8 @@ def channel_rows(*, ids: list[int], now: datetime) -> list[ChannelRow]:
         Channel.objects.filter(id__in=ids)
         .select_related("peer")
         .annotate(
-            score_total=Subquery(_latest_score().values("total_score")[:1]),
-            score_at=Subquery(_latest_score().values("computed_at")[:1]),
+            score_total=Subquery(scores_newest_first().values("total_score")[:1]),
+            score_at=Subquery(scores_newest_first().values("computed_at")[:1]),
             decision_pk=Subquery(decision.values("id")[:1]),
             decision_kind=Subquery(decision.values("kind")[:1]),
             decision_status=Subquery(decision.values("status")[:1]),

@@ -15,7 +15,7 @@ queue's (50 connections always waiting: by Little's law each waits 50 / rate on 
 req/s), shown without a target. Paced at ~300 req/s (each connection waits between an answer and its next
 request): the latency at the target's rate, against the p95 target. Nothing cached (every URL new): what an answer
 costs the first time after a commit, since the lists keep their answers while the database is unchanged
-(channels.api.KeptWhileUnchangedListAPIView); no target.
+(daznode.api_cache.KeptWhileUnchangedListAPIView); no target.
 Uses DATABASE_URL and REDIS_URL when set (the targets are for PostgreSQL), otherwise SQLite and the file cache.
 
     .venv/bin/python -m tests.benchmarks.bench_api

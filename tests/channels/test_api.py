@@ -10,10 +10,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from rest_framework_simplejwt.tokens import AccessToken
 
-from channels import api as channels_api
-from channels.api import ChannelSerializer, KeptAnswers
+from channels.api import ChannelSerializer
 from channels.models import Channel, ChannelScore, Node
 from channels.scoring import DEFAULT_WEIGHTS, HEURISTICS
+from daznode import api_cache
+from daznode.api_cache import KeptAnswers
 from daznode.roles import Role, user_set_role
 from tests.dashboard.history import history_build
 
@@ -224,11 +225,11 @@ def queries_of(client: Client, url: str) -> tuple[bytes, list[str]]:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_database_state_changes_with_every_commit_and_is_none_inside_a_transaction(postgres_url):
-    before = channels_api.database_state()
+    before = api_cache.database_state()
     Node.objects.create(pubkey=PUBKEY, alias="peer-a")  # commits
-    assert channels_api.database_state() not in (None, before)
+    assert api_cache.database_state() not in (None, before)
     with transaction.atomic():
-        assert channels_api.database_state() is None
+        assert api_cache.database_state() is None
 
 
 @pytest.mark.django_db(transaction=True)
@@ -236,7 +237,7 @@ def test_it_answers_again_from_the_cache_until_something_commits(postgres_url, m
     # Other databases of the cluster (parallel test workers) move PostgreSQL's snapshot too, which only costs a
     # kept answer; here the state moves only with this test's commits, as the test above shows it does.
     state = ["before"]
-    monkeypatch.setattr(channels_api, "database_state", lambda: state[0])
+    monkeypatch.setattr(api_cache, "database_state", lambda: state[0])
     viewer = viewer_client()
     peer = Node.objects.create(pubkey=PUBKEY, alias="peer-a")
     channel = make_channel(peer, 1)

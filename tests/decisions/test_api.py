@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
-from channels import api as channels_api
 from channels.models import Channel
+from daznode import api_cache
 from daznode.roles import Role, user_set_role
 from decisions.models import AuditEntry, Decision, KillSwitch, PolicyBackup
 from decisions.services import decisions_store, judge_channels
@@ -585,7 +585,7 @@ def test_the_decisions_are_counted_once_for_all_the_pages_read_while_nothing_com
     # The state moves only with this test's commits (other databases of the cluster move PostgreSQL's snapshot
     # too, which only costs a count: tests/channels/test_api.py shows the state moves with every commit).
     state = ["before"]
-    monkeypatch.setattr(channels_api, "database_state", lambda: state[0])
+    monkeypatch.setattr(api_cache, "database_state", lambda: state[0])
     history_build(channels=3, days=15)  # 180 decisions
     viewer = api_as(Role.VIEWER, "vera")
 
